@@ -1,0 +1,62 @@
+# Two commands: `make run` starts the product, `make test` runs the whole suite.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+LMS_PORT ?= 5000
+export LMS_PORT
+
+.PHONY: run test install translations browser-deps migrate demo lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]'
+	@touch $(STAMP)
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	@$(BIN)/pybabel compile -q -d lms/translations -D messages || true
+	@for d in plugins/*/translations; do [ -d "$$d" ] && $(BIN)/pybabel compile -q -d "$$d" -D messages || true; done
+
+migrate: install
+	$(FLASK) db upgrade heads
+
+demo: migrate
+	$(FLASK) lms demo
+
+run: demo
+	@echo
+	@echo "  Web:    http://127.0.0.1:$(LMS_PORT)/"
+	@$(FLASK) lms demo --logins
+	@echo
+	$(FLASK) lms serve --port $(LMS_PORT)
+
+# Debian's chromium for the browser tests (Playwright drives the system browser; it downloads none).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+	      || echo "chromium could not be installed: browser tests will be skipped"; \
+	  else echo "chromium missing and not root: browser tests will be skipped"; fi; \
+	fi
+
+test: install browser-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$LMS_TEST_DATABASE_URL" ]; then \
+	  echo "== the database-facing tests again, on PostgreSQL ($$LMS_TEST_DATABASE_URL)"; \
+	  $(BIN)/python -m pytest -m "not browser and not slow" -p no:cacheprovider $(PYTEST_ARGS); \
+	fi
+
+lint: install
+	$(BIN)/ruff check lms plugins media tests benchmarks scripts
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,114 @@
+"""People (party members, teachers, administrators) and their scoped roles.
+
+Only what the organization department keeps is collected: real name, login id, branch, member
+category, date joined and an optional phone number (PIPL art. 6, minimum necessary).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lms.extensions import db
+from lms.org.models import OrgUnit
+from lms.timeutil import utcnow
+
+MEMBER_CATEGORIES = {
+    "full": "正式党员",
+    "probationary": "预备党员",
+    "candidate": "发展对象",
+    "activist": "入党积极分子",
+    "masses": "群众",
+}
+CATEGORY_BY_LABEL = {v: k for k, v in MEMBER_CATEGORIES.items()}
+
+# role -> (label, scoped to an org unit?)
+ROLES = {
+    "member": ("党员/学员", False),
+    "teacher": ("教师", False),
+    "reviewer": ("审核员", True),
+    "secretary": ("支部书记", True),
+    "org_admin": ("组织管理员", True),
+    "sysadmin": ("系统管理员", False),
+    "auditor": ("审计管理员", False),
+}
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login_id: Mapped[str] = mapped_column(String(64), unique=True)  # 学号/工号
+    name: Mapped[str] = mapped_column(String(64))
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16), default="full")
+    joined_on: Mapped[date | None]
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(default=True)
+    password_changed_at: Mapped[datetime | None]
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None]
+    totp_failures: Mapped[int] = mapped_column(default=0)
+    totp_locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    org_unit: Mapped[OrgUnit | None] = relationship()
+    roles: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", foreign_keys="RoleAssignment.user_id"
+    )
+
+    # Flask-Login: inactive accounts cannot log in or keep a session.
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    @property
+    def category_label(self) -> str:
+        return MEMBER_CATEGORIES.get(self.category, self.category)
+
+    def has_role(self, role: str) -> bool:
+        return any(r.role == role for r in self.roles)
+
+    def role_units(self, role: str) -> list[int]:
+        return [r.org_unit_id for r in self.roles if r.role == role and r.org_unit_id is not None]
+
+    @property
+    def role_names(self) -> set[str]:
+        names = {r.role for r in self.roles}
+        names.add("member")
+        return names
+
+    @property
+    def is_sysadmin(self) -> bool:
+        return self.has_role("sysadmin")
+
+    def __repr__(self) -> str:
+        return f"<User {self.login_id}>"
+
+
+class RoleAssignment(db.Model):
+    __tablename__ = "role_assignment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(24))
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="roles", foreign_keys=[user_id])
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("user_id", "role", "org_unit_id"),)
+
+    @property
+    def label(self) -> str:
+        return ROLES.get(self.role, (self.role, False))[0]

@@ -1,0 +1,131 @@
+"""Writing and verifying the audit log.
+
+Each row stores sha256(prev_hash ‖ canonical JSON of the row); editing, deleting or reordering a row
+breaks the chain at that row, which `flask lms audit-check` reports. Rows are written in the caller's
+transaction, so an action whose audit row cannot be written does not happen either (fail closed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from flask import has_request_context, request
+from sqlalchemy import select
+
+from lms.audit.models import AuditLog
+from lms.extensions import db
+from lms.timeutil import utcnow
+
+GENESIS = "0" * 64
+
+
+def _canonical(row: AuditLog) -> str:
+    data = {
+        "at": row.at.isoformat(timespec="microseconds"),
+        "actor_id": row.actor_id,
+        "actor_login": row.actor_login,
+        "ip": row.ip,
+        "action": row.action,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "outcome": row.outcome,
+        "details": row.details,
+        "note": row.note,
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def compute_hash(prev_hash: str, row: AuditLog) -> str:
+    return hashlib.sha256((prev_hash + _canonical(row)).encode()).hexdigest()
+
+
+def _sanitize(value: str | None, limit: int = 64) -> str | None:
+    """No CR/LF or control characters (log injection) and bounded length."""
+    if value is None:
+        return None
+    return "".join(ch if ch.isprintable() else "?" for ch in str(value))[:limit]
+
+
+def log(
+    action: str,
+    target=None,
+    *,
+    outcome: str = "success",
+    details: dict | None = None,
+    actor=None,
+    note: str | None = None,
+    target_type: str | None = None,
+    target_id=None,
+) -> AuditLog:
+    """Append one audit row in the current transaction (the caller commits).
+
+    `target` may be a model instance (its table name and id are recorded) or None.
+    `actor` defaults to the logged-in user.
+    """
+    if actor is None and has_request_context():
+        from flask_login import current_user
+
+        if current_user and current_user.is_authenticated:
+            actor = current_user
+    if target is not None:
+        target_type = target_type or getattr(target, "__tablename__", type(target).__name__.lower())
+        target_id = getattr(target, "id", target_id)
+    ip = request.remote_addr if has_request_context() else None
+    # Serialise writers on the chain head: on PostgreSQL lock the last row; SQLite has one writer anyway.
+    q = select(AuditLog.row_hash).order_by(AuditLog.id.desc()).limit(1)
+    if db.engine.dialect.name == "postgresql":
+        q = q.with_for_update()
+    prev = db.session.scalar(q) or GENESIS
+    row = AuditLog(
+        at=utcnow(),
+        actor_id=getattr(actor, "id", None),
+        actor_login=_sanitize(getattr(actor, "login_id", None)),
+        ip=_sanitize(ip),
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else _sanitize(str(target_id)),
+        outcome=outcome,
+        details=details,
+        note=_sanitize(note, 2000),
+        prev_hash=prev,
+    )
+    row.row_hash = compute_hash(prev, row)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def verify_chain(batch: int = 5000) -> list[str]:
+    """Walk the chain in id order; return one message per broken link (empty when intact)."""
+    problems: list[str] = []
+    prev = GENESIS
+    last_id = 0
+    first = True
+    while True:
+        rows = list(
+            db.session.scalars(select(AuditLog).where(AuditLog.id > last_id).order_by(AuditLog.id).limit(batch))
+        )
+        if not rows:
+            break
+        for row in rows:
+            if first and row.prev_hash != GENESIS:
+                # Rows before this one were purged by retention; the chain restarts from the stored link.
+                prev = row.prev_hash
+            first = False
+            if row.prev_hash != prev:
+                problems.append(f"row {row.id}: previous-hash link broken (a row before it was deleted or reordered)")
+            if compute_hash(row.prev_hash, row) != row.row_hash:
+                problems.append(f"row {row.id}: content does not match its hash (the row was edited)")
+            prev = row.row_hash
+            last_id = row.id
+    return problems
+
+
+def purge_older_than(days: int, now: datetime | None = None) -> int:
+    """Delete rows older than the retention period (never below 180 days); returns the count."""
+    if days < 180:
+        raise ValueError("audit retention must be at least 180 days")
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    rows = db.session.execute(db.delete(AuditLog).where(AuditLog.at < cutoff))
+    return rows.rowcount or 0

@@ -1,0 +1,148 @@
+"""Configuration: built-in defaults < instance config file < LMS_* environment variables."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+ENV_PREFIX = "LMS_"
+
+
+class DefaultConfig:
+    """Defaults for the embedded mode: SQLite in the instance folder, local media, Huey on SQLite."""
+
+    ENV = "development"  # LMS_ENV: development | production | testing
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # LMS_DATABASE_URL; None means instance/lms.sqlite3
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    MEDIA_ROOT: str | None = None  # LMS_MEDIA_ROOT; None means instance/media
+    QUEUE_URL: str | None = None  # LMS_QUEUE_URL; None means a SQLite Huey in the instance folder
+    PLUGINS: list[str] | None = None  # LMS_PLUGINS: comma-separated; None means every installed plugin
+    BASE_URL = "http://127.0.0.1:5000"  # used as the xAPI account homePage
+    SITE_NAME = "党员教育学习平台"
+
+    # i18n
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ["zh", "en"]
+
+    # Forms / CSRF
+    WTF_CSRF_TIME_LIMIT = None  # token lives as long as the (server-side) session
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # per request; chunked video upload sends smaller parts
+
+    # Sessions (server-side rows; the cookie only carries a random id)
+    SESSION_COOKIE_NAME = "lms_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_IDLE_MINUTES = 30
+    SESSION_ABSOLUTE_HOURS = 12
+
+    # Password policy: "dengbao" (等保2.0: >=8 chars, 3 of 4 classes) or "asvs" (length only)
+    PASSWORD_POLICY = "dengbao"
+    PASSWORD_MIN_LENGTH = 8
+    PASSWORD_MIN_CLASSES = 3
+    PASSWORD_PASSPHRASE_LENGTH = 20  # passphrases this long pass without the class rule
+    PASSWORD_MAX_AGE_DAYS = 90  # 0 disables the change prompt
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCKOUT_MINUTES = 15
+    LOGIN_IP_LIMIT = 100  # attempts per IP per window
+    LOGIN_IP_WINDOW_MINUTES = 5
+    TOTP_REQUIRED_ROLES = ["org_admin", "sysadmin", "auditor"]
+    TOTP_ISSUER = "党员教育学习平台"
+
+    # Audit
+    AUDIT_RETENTION_DAYS = 180
+
+    # Security headers
+    SECURITY_HEADERS = True
+    HSTS_SECONDS = 0
+
+    # Credit hours
+    DEFAULT_YEARLY_REQUIREMENT = 32
+    SECRETARY_YEARLY_REQUIREMENT = 56
+
+    PAGE_SIZE = 20
+
+
+class ProductionConfig:
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-lms_session"
+    HSTS_SECONDS = 31536000
+    PREFERRED_URL_SCHEME = "https"
+
+
+def _coerce(value: str, current):
+    """Interpret an environment string with the type of the default it overrides."""
+    if isinstance(current, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, list) or current is None and value.startswith("["):
+        if value.startswith("["):
+            return json.loads(value)
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(current, dict):
+        return json.loads(value)
+    return value
+
+
+# Environment names that do not map one-to-one onto a Flask key.
+_ENV_ALIASES = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+}
+
+
+def load_config(app, test_config: dict | None = None) -> None:
+    """Fill app.config in three layers, then derive the paths that depend on the instance folder."""
+    app.config.from_object(DefaultConfig)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    env_name = os.environ.get("LMS_ENV", "development")
+    if test_config and "ENV" in test_config:
+        env_name = test_config["ENV"]
+    if env_name == "production":
+        app.config.from_object(ProductionConfig)
+
+    cfg_file = os.environ.get("LMS_CONFIG", str(instance / "config.py"))
+    if Path(cfg_file).is_file():
+        app.config.from_pyfile(cfg_file)
+
+    for key, raw in os.environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "LMS_CONFIG":
+            continue
+        name = key[len(ENV_PREFIX):]
+        name = _ENV_ALIASES.get(name, name)
+        current = app.config.get(name)
+        if name == "PLUGINS":
+            current = []
+        app.config[name] = _coerce(raw, current)
+    app.config["ENV"] = env_name
+
+    if test_config:
+        app.config.update(test_config)
+
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'lms.sqlite3'}"
+    if not app.config.get("MEDIA_ROOT"):
+        app.config["MEDIA_ROOT"] = str(instance / "media")
+    if app.config["AUDIT_RETENTION_DAYS"] < 180:
+        raise RuntimeError("AUDIT_RETENTION_DAYS must be at least 180 (网络安全法 第二十一条)")
+
+
+def _instance_secret(instance: Path) -> str:
+    """Read the instance secret key, creating it (mode 0600) on first start."""
+    path = instance / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

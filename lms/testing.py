@@ -1,0 +1,252 @@
+"""Shared pytest fixtures (loaded as a pytest plugin with `-p lms.testing`; plugin tests reuse them).
+
+The database is built by running the migrations, never by `create_all`: once per test session into
+a template file (SQLite) that every test copies, or once into the PostgreSQL database named by
+LMS_TEST_DATABASE_URL, which is then emptied after each test.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+TEST_PASSWORD = "Dangxiao#2026"
+PG_URL_ENV = "LMS_TEST_DATABASE_URL"
+
+
+def pg_url() -> str | None:
+    return os.environ.get(PG_URL_ENV) or None
+
+
+def _base_config(instance: Path, db_uri: str) -> dict:
+    return {
+        "ENV": "testing",
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-" + secrets.token_hex(8),
+        "SQLALCHEMY_DATABASE_URI": db_uri,
+        "WTF_CSRF_ENABLED": False,
+        "TASKS_IMMEDIATE": True,
+        "BASE_URL": "http://lms.test",
+        "MEDIA_ROOT": str(instance / "media"),
+        "LOGIN_IP_LIMIT": 1000,
+    }
+
+
+def migrate_to_heads(app) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade(revision="heads")
+
+
+def _pg_reset_schema(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def _db_template(tmp_path_factory) -> str:
+    """Migrate once per session; returns the SQLite template path or the PostgreSQL URL."""
+    from lms import create_app
+
+    url = pg_url()
+    inst = tmp_path_factory.mktemp("template-instance")
+    if url:
+        _pg_reset_schema(url)
+        app = create_app(_base_config(inst, url))
+        migrate_to_heads(app)
+        with app.app_context():
+            from lms.extensions import db
+
+            db.engine.dispose()
+        return url
+    path = inst / "template.sqlite3"
+    app = create_app(_base_config(inst, f"sqlite:///{path}"))
+    migrate_to_heads(app)
+    with app.app_context():
+        from lms.extensions import db
+
+        db.engine.dispose()
+    return str(path)
+
+
+def _truncate_all(app) -> None:
+    from sqlalchemy import text
+
+    from lms.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        names = [t.name for t in db.metadata.sorted_tables]
+        if names:
+            quoted = ", ".join(f'"{n}"' for n in names)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app_factory(_db_template, tmp_path) -> Iterator:
+    """Build an app on a fresh migrated database with extra config (e.g. a set of PLUGINS)."""
+    from lms import create_app
+
+    made = []
+
+    def make(**overrides):
+        if pg_url():
+            uri = _db_template
+        else:
+            target = tmp_path / "lms.sqlite3"
+            if not target.exists():
+                shutil.copyfile(_db_template, target)
+            uri = f"sqlite:///{target}"
+        cfg = _base_config(tmp_path, uri)
+        cfg.update(overrides)
+        a = create_app(cfg)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        from lms.extensions import db
+
+        with a.app_context():
+            db.session.remove()
+            if pg_url():
+                _truncate_all(a)
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
+    a = app_factory()
+    with a.app_context():
+        yield a
+
+
+@pytest.fixture
+def db(app):
+    from lms.extensions import db as _db
+
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(TEST_PASSWORD, method="scrypt")
+
+
+@pytest.fixture
+def org(app):
+    """A small tree: 校党委 → 计算机学院党委 (A) → 教工支部 A1, 学生支部 A2; 文学院党委 (B) → B1."""
+    from lms.extensions import db
+    from lms.org.services import create_unit
+
+    root = create_unit("某大学党委", "committee")
+    a = create_unit("计算机学院党委", "college_committee", root)
+    b = create_unit("文学院党委", "college_committee", root)
+    a1 = create_unit("计算机学院教工党支部", "branch", a)
+    a2 = create_unit("计算机学院学生第一党支部", "branch", a)
+    b1 = create_unit("文学院学生党支部", "branch", b)
+    db.session.commit()
+    return type("Org", (), {"root": root, "a": a, "b": b, "a1": a1, "a2": a2, "b1": b1})
+
+
+@pytest.fixture
+def make_user(app, password_hash):
+    from lms.accounts.models import RoleAssignment, User
+    from lms.extensions import db
+
+    counter = {"n": 0}
+
+    def make(name="张三", unit=None, roles=(), category="full", login_id=None, must_change=False, **kw):
+        counter["n"] += 1
+        u = User(
+            login_id=login_id or f"T{counter['n']:05d}",
+            name=name,
+            org_unit_id=unit.id if unit is not None else None,
+            category=category,
+            joined_on=kw.pop("joined_on", date(2015, 7, 1)),
+            password_hash=password_hash,
+            must_change_password=must_change,
+            **kw,
+        )
+        db.session.add(u)
+        db.session.flush()
+        for role in roles:
+            r_name, r_unit = (role, None) if isinstance(role, str) else role
+            db.session.add(RoleAssignment(user_id=u.id, role=r_name, org_unit_id=r_unit.id if r_unit else None))
+        db.session.commit()
+        return u
+
+    return make
+
+
+@pytest.fixture
+def users(org, make_user):
+    """One user of each role, placed in the `org` tree."""
+    ns = {
+        "member": make_user("李党员", org.a1),
+        "member_b": make_user("王同学", org.b1),
+        "member_a2": make_user("赵同学", org.a2),
+        "teacher": make_user("陈老师", org.a1, roles=["teacher"]),
+        "secretary": make_user("刘书记", org.a1, roles=[("secretary", org.a1)]),
+        "secretary_b": make_user("周书记", org.b1, roles=[("secretary", org.b1)]),
+        "org_admin": make_user("孙组织员", org.a, roles=[("org_admin", org.a)]),
+        "root_admin": make_user("吴部长", org.root, roles=[("org_admin", org.root)]),
+        "sysadmin": make_user("系统管理员", org.root, roles=["sysadmin"]),
+        "auditor": make_user("审计员", org.root, roles=["auditor"]),
+        "reviewer": make_user("审核老师", org.a, roles=[("reviewer", org.a)]),
+    }
+    return type("Users", (), ns)
+
+
+@pytest.fixture
+def login_as(app):
+    """Open a server-side session for `user` in `client` without the login form (mfa passed)."""
+    import hashlib
+
+    from lms.auth.models import UserSession
+    from lms.extensions import db
+
+    def do(client, user):
+        token = secrets.token_urlsafe(32)
+        db.session.add(
+            UserSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=user.id, mfa_passed=True)
+        )
+        db.session.commit()
+        with client.session_transaction() as sess:
+            sess.clear()
+            sess["sid"] = token
+        return client
+
+    return do
+
+
+def pytest_report_header(config):
+    url = pg_url()
+    if url:
+        return f"lms database: PostgreSQL from {PG_URL_ENV}"
+    return f"lms database: SQLite (set {PG_URL_ENV} to run the suite against PostgreSQL)"

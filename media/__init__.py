@@ -1,0 +1,1 @@
+"""Video probing, transcoding to an HLS ladder, and media storage."""

@@ -91,6 +91,29 @@ def upgrade():
     sa.UniqueConstraint('login_id', name=op.f('uq_user_login_id'))
     )
     op.create_index(op.f('ix_user_org_unit_id'), 'user', ['org_unit_id'], unique=False)
+    op.create_table('course',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('cover_path', sa.String(length=255), nullable=True),
+    sa.Column('category', sa.String(length=24), nullable=False),
+    sa.Column('audience', sa.String(length=200), nullable=False),
+    sa.Column('credit_hours', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('open_enrolment', sa.Boolean(), nullable=False),
+    sa.Column('owner_unit_id', sa.Integer(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('published_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_course_created_by_id_user')),
+    sa.ForeignKeyConstraint(['owner_unit_id'], ['org_unit.id'], name=op.f('fk_course_owner_unit_id_org_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_course'))
+    )
+    op.create_index(op.f('ix_course_category'), 'course', ['category'], unique=False)
+    op.create_index(op.f('ix_course_owner_unit_id'), 'course', ['owner_unit_id'], unique=False)
+    op.create_index(op.f('ix_course_status'), 'course', ['status'], unique=False)
     op.create_table('role_assignment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -120,14 +143,106 @@ def upgrade():
     sa.UniqueConstraint('token_hash', name=op.f('uq_user_session_token_hash'))
     )
     op.create_index(op.f('ix_user_session_user_id'), 'user_session', ['user_id'], unique=False)
+    op.create_table('chapter',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_chapter_course_id_course'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_chapter'))
+    )
+    op.create_index(op.f('ix_chapter_course_id'), 'chapter', ['course_id'], unique=False)
+    op.create_table('course_teacher',
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_course_teacher_course_id_course'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_course_teacher_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('course_id', 'user_id', name=op.f('pk_course_teacher'))
+    )
+    op.create_index(op.f('ix_course_teacher_user_id'), 'course_teacher', ['user_id'], unique=False)
+    op.create_table('enrollment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('enrolled_at', sa.DateTime(), nullable=False),
+    sa.Column('progress', sa.Double(), nullable=False),
+    sa.Column('completed_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_enrollment_course_id_course'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_enrollment_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollment')),
+    sa.UniqueConstraint('user_id', 'course_id', name=op.f('uq_enrollment_user_id_course_id'))
+    )
+    op.create_index(op.f('ix_enrollment_course_id'), 'enrollment', ['course_id'], unique=False)
+    op.create_index(op.f('ix_enrollment_user_id'), 'enrollment', ['user_id'], unique=False)
+    op.create_table('lesson',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('chapter_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('type', sa.String(length=32), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('required', sa.Boolean(), nullable=False),
+    sa.Column('duration_seconds', sa.Integer(), nullable=True),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['chapter_id'], ['chapter.id'], name=op.f('fk_lesson_chapter_id_chapter'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_lesson_course_id_course'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson'))
+    )
+    op.create_index(op.f('ix_lesson_chapter_id'), 'lesson', ['chapter_id'], unique=False)
+    op.create_index(op.f('ix_lesson_course_id'), 'lesson', ['course_id'], unique=False)
+    op.create_table('lesson_progress',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('lesson_id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('progress', sa.Double(), nullable=False),
+    sa.Column('effective_seconds', sa.Integer(), nullable=False),
+    sa.Column('position_seconds', sa.Double(), nullable=True),
+    sa.Column('score', sa.Double(), nullable=True),
+    sa.Column('success', sa.Boolean(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('completed_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_lesson_progress_course_id_course'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lesson.id'], name=op.f('fk_lesson_progress_lesson_id_lesson'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_lesson_progress_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_progress')),
+    sa.UniqueConstraint('user_id', 'lesson_id', name=op.f('uq_lesson_progress_user_id_lesson_id'))
+    )
+    op.create_index(op.f('ix_lesson_progress_course_id'), 'lesson_progress', ['course_id'], unique=False)
+    op.create_index(op.f('ix_lesson_progress_lesson_id'), 'lesson_progress', ['lesson_id'], unique=False)
+    op.create_index('ix_lesson_progress_user_course', 'lesson_progress', ['user_id', 'course_id'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_lesson_progress_user_course', table_name='lesson_progress')
+    op.drop_index(op.f('ix_lesson_progress_lesson_id'), table_name='lesson_progress')
+    op.drop_index(op.f('ix_lesson_progress_course_id'), table_name='lesson_progress')
+    op.drop_table('lesson_progress')
+    op.drop_index(op.f('ix_lesson_course_id'), table_name='lesson')
+    op.drop_index(op.f('ix_lesson_chapter_id'), table_name='lesson')
+    op.drop_table('lesson')
+    op.drop_index(op.f('ix_enrollment_user_id'), table_name='enrollment')
+    op.drop_index(op.f('ix_enrollment_course_id'), table_name='enrollment')
+    op.drop_table('enrollment')
+    op.drop_index(op.f('ix_course_teacher_user_id'), table_name='course_teacher')
+    op.drop_table('course_teacher')
+    op.drop_index(op.f('ix_chapter_course_id'), table_name='chapter')
+    op.drop_table('chapter')
     op.drop_index(op.f('ix_user_session_user_id'), table_name='user_session')
     op.drop_table('user_session')
     op.drop_index(op.f('ix_role_assignment_user_id'), table_name='role_assignment')
     op.drop_index(op.f('ix_role_assignment_org_unit_id'), table_name='role_assignment')
     op.drop_table('role_assignment')
+    op.drop_index(op.f('ix_course_status'), table_name='course')
+    op.drop_index(op.f('ix_course_owner_unit_id'), table_name='course')
+    op.drop_index(op.f('ix_course_category'), table_name='course')
+    op.drop_table('course')
     op.drop_index(op.f('ix_user_org_unit_id'), table_name='user')
     op.drop_table('user')
     op.drop_index(op.f('ix_org_unit_closure_descendant_id'), table_name='org_unit_closure')

@@ -25,6 +25,12 @@ def lms_load_cli_commands():
     """Return a click command/group or a list of them to add to `flask` (under their own names)."""
 
 
+@hookspec
+def lms_load_demo_data(demo):
+    """`flask lms demo` is seeding: add this plugin's demo content. `demo` has `.units`, `.users`,
+    `.teachers`, `.courses` (dicts by key) and runs inside one transaction; be idempotent."""
+
+
 # --- gathering -----------------------------------------------------------------------------------
 @hookspec
 def lms_gather_nav_items(user):

@@ -49,8 +49,14 @@ class DefaultConfig:
     LOGIN_LOCKOUT_MINUTES = 15
     LOGIN_IP_LIMIT = 100  # attempts per IP per window
     LOGIN_IP_WINDOW_MINUTES = 5
+    LOGIN_ACCOUNT_LIMIT = 30  # attempts per login id per window (from any IP)
+    LOGIN_ACCOUNT_WINDOW_MINUTES = 5
     TOTP_REQUIRED_ROLES = ["org_admin", "sysadmin", "auditor"]
     TOTP_ISSUER = "党员教育学习平台"
+    TOTP_MAX_FAILURES = 5
+    TOTP_LOCKOUT_MINUTES = 15
+    PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted
+    FORCE_HTTPS = False  # redirect plain-HTTP requests (production: True)
 
     # Audit
     AUDIT_RETENTION_DAYS = 180
@@ -71,6 +77,7 @@ class ProductionConfig:
     SESSION_COOKIE_NAME = "__Host-lms_session"
     HSTS_SECONDS = 31536000
     PREFERRED_URL_SCHEME = "https"
+    FORCE_HTTPS = True
 
 
 def _coerce(value: str, current):

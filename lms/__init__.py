@@ -18,12 +18,15 @@ CORE_BLUEPRINT_MODULES = [
     "lms.credits.views",
     "lms.audit.views",
     "lms.admin.views",
+    "lms.notifications.views",
 ]
 # Core modules registered with pluggy like plugins, so the hook API is proven by core code.
 CORE_HOOK_MODULES = [
     "lms.main.hooks",
     "lms.courses.hooks",
     "lms.credits.hooks",
+    "lms.notifications.hooks",
+    "lms.admin.hooks",
 ]
 # Modules whose import registers models on the shared metadata (migrations need all of them).
 CORE_MODEL_MODULES = [
@@ -33,6 +36,7 @@ CORE_MODEL_MODULES = [
     "lms.audit.models",
     "lms.courses.models",
     "lms.credits.models",
+    "lms.notifications.models",
 ]
 
 

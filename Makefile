@@ -26,7 +26,7 @@ migrate: install
 	$(FLASK) db upgrade heads
 
 demo: migrate
-	$(FLASK) lms demo
+	$(FLASK) lms demo --if-empty
 
 run: demo
 	@echo

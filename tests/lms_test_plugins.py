@@ -85,3 +85,27 @@ class MisspeltHookPlugin(Plugin):
     @hookimpl
     def lms_gather_nav_item(self, user):
         return []
+
+
+class DemoLessonsPlugin(Plugin):
+    """Adds one lesson to the demo's theory course, the way a content plugin does."""
+
+    name = "demolessons"
+    title = "演示课时"
+    calls: list[int] = []
+
+    @hookimpl
+    def lms_load_demo_data(self, demo):
+        lesson, created = demo.lesson("theory", 1, "学习笔记示范课", "article", duration_seconds=300)
+        DemoLessonsPlugin.calls.append(int(created))
+
+
+class FailingDemoPlugin(Plugin):
+    """Fails while seeding: nothing of the demo may be left behind."""
+
+    name = "faildemo"
+    title = "出错的演示数据"
+
+    @hookimpl
+    def lms_load_demo_data(self, demo):
+        raise RuntimeError("demo content could not be built")

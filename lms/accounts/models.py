@@ -112,3 +112,24 @@ class RoleAssignment(db.Model):
     @property
     def label(self) -> str:
         return ROLES.get(self.role, (self.role, False))[0]
+
+
+class PersonTransfer(db.Model):
+    """One 组织关系转接: a person's party relationship moved from one unit to another.
+
+    The unit names are kept as they were at the time, so the history survives renames and deletions.
+    """
+
+    __tablename__ = "person_transfer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
+    to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
+    from_name: Mapped[str] = mapped_column(String(255), default="")
+    to_name: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    by: Mapped[User | None] = relationship(foreign_keys=[by_id])

@@ -106,3 +106,168 @@ def find_by_path(path: str, root: OrgUnit | None = None) -> OrgUnit | None:
 
 def roots() -> list[OrgUnit]:
     return list(db.session.scalars(select(OrgUnit).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id)))
+
+
+def rename_unit(unit: OrgUnit, name: str) -> None:
+    name = (name or "").strip()
+    if not name:
+        raise OrgError("组织名称不能为空")
+    if len(name) > 120:
+        raise OrgError("组织名称不能超过 120 个字")
+    if name == unit.name:
+        return
+    _check_sibling_name(name, unit.parent_id, exclude_id=unit.id)
+    unit.name = name
+
+
+def _check_sibling_name(name: str, parent_id: int | None, exclude_id: int | None = None) -> None:
+    q = select(OrgUnit.id).where(OrgUnit.name == name)
+    q = q.where(OrgUnit.parent_id == parent_id) if parent_id is not None else q.where(OrgUnit.parent_id.is_(None))
+    if exclude_id is not None:
+        q = q.where(OrgUnit.id != exclude_id)
+    if db.session.scalar(q.limit(1)) is not None:
+        raise OrgError(f"同一上级组织下已有名为“{name}”的组织")
+
+
+def check_new_unit(name: str, kind: str, parent: OrgUnit | None) -> None:
+    """Raise OrgError when a unit with this name and kind cannot be created under `parent`."""
+    name = (name or "").strip()
+    if not name:
+        raise OrgError("组织名称不能为空")
+    if len(name) > 120:
+        raise OrgError("组织名称不能超过 120 个字")
+    if kind not in UNIT_KINDS:
+        raise OrgError(f"未知的组织类型：{kind}")
+    if parent is not None and parent.is_branch:
+        raise OrgError("党支部下不能再设下级组织")
+    _check_sibling_name(name, parent.id if parent else None)
+
+
+def check_move(unit: OrgUnit, new_parent: OrgUnit) -> None:
+    if unit.parent_id is None:
+        raise OrgError("不能移动最上级的党组织")
+    if new_parent.is_branch:
+        raise OrgError("党支部下不能再设下级组织")
+    if is_within(new_parent.id, unit.id):
+        raise OrgError("不能把组织移动到它自己或其下级组织之下")
+    if new_parent.id == unit.parent_id:
+        raise OrgError("该组织已经在所选上级组织之下")
+    _check_sibling_name(unit.name, new_parent.id, exclude_id=unit.id)
+
+
+def delete_refusal(unit: OrgUnit) -> str | None:
+    """Why `unit` cannot be deleted (it must be empty), or None."""
+    from lms.accounts.models import RoleAssignment, User
+
+    if db.session.scalar(select(OrgUnit.id).where(OrgUnit.parent_id == unit.id).limit(1)) is not None:
+        return "该组织还有下级组织，请先移走或删除下级组织"
+    if db.session.scalar(select(User.id).where(User.org_unit_id == unit.id).limit(1)) is not None:
+        return "该组织还有人员（包括已停用的账号），请先转出"
+    if db.session.scalar(select(RoleAssignment.id).where(RoleAssignment.org_unit_id == unit.id).limit(1)):
+        return "仍有人员在该组织担任角色，请先撤销这些角色"
+    return None
+
+
+def delete_unit(unit: OrgUnit) -> None:
+    """Delete an empty unit; other records that still point at it make this fail with OrgError
+    (the session must then be rolled back)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from lms.accounts.models import PersonTransfer
+
+    reason = delete_refusal(unit)
+    if reason:
+        raise OrgError(reason)
+    # The transfer history keeps the unit's name; only the link goes.
+    db.session.execute(
+        PersonTransfer.__table__.update().where(PersonTransfer.from_unit_id == unit.id).values(from_unit_id=None)
+    )
+    db.session.execute(
+        PersonTransfer.__table__.update().where(PersonTransfer.to_unit_id == unit.id).values(to_unit_id=None)
+    )
+    try:
+        db.session.execute(delete(OrgUnitClosure).where(OrgUnitClosure.descendant_id == unit.id))
+        db.session.delete(unit)
+        db.session.flush()
+    except IntegrityError as exc:
+        raise OrgError("该组织仍被课程或其他记录引用，不能删除") from exc
+
+
+def units_under(root_ids) -> list[tuple[OrgUnit, int]]:
+    """Units below any of `root_ids` (None: every unit), tree-ordered, with their depth in the tree.
+
+    Two queries whatever the size of the tree: the units, and their depth from the top of the tree.
+    """
+    q = select(OrgUnit)
+    if root_ids is not None:
+        q = q.where(
+            OrgUnit.id.in_(select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id.in_(root_ids)))
+        )
+    units = list(db.session.scalars(q))
+    if not units:
+        return []
+    by_id = {u.id: u for u in units}
+    children: dict[int | None, list[OrgUnit]] = {}
+    for u in units:
+        parent = u.parent_id if u.parent_id in by_id else None
+        children.setdefault(parent, []).append(u)
+    for lst in children.values():
+        lst.sort(key=lambda u: (u.sort_order, u.id))
+    out: list[tuple[OrgUnit, int]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for u in children.get(parent, []):
+            out.append((u, depth))
+            walk(u.id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def member_counts(unit_ids, user_filter=None) -> dict[int, int]:
+    """Active people in the subtree of each unit: one grouped query through the closure table."""
+    from sqlalchemy import func
+
+    from lms.accounts.models import User
+
+    q = (
+        select(OrgUnitClosure.ancestor_id, func.count(User.id))
+        .join(User, User.org_unit_id == OrgUnitClosure.descendant_id)
+        .where(User.is_active_account.is_(True))
+        .group_by(OrgUnitClosure.ancestor_id)
+    )
+    if unit_ids is not None:
+        q = q.where(OrgUnitClosure.ancestor_id.in_(unit_ids))
+    if user_filter is not None:
+        q = q.where(user_filter)
+    return {uid: n for uid, n in db.session.execute(q)}
+
+
+def paths_for(unit_ids) -> dict[int, str]:
+    """The "某学院党委/某党支部" path (as `OrgUnit.path_names`) of many units in one query."""
+    ids = {i for i in unit_ids if i is not None}
+    if not ids:
+        return {}
+    anc = OrgUnit.__table__.alias("anc")
+    rows = db.session.execute(
+        select(OrgUnitClosure.descendant_id, anc.c.name, anc.c.parent_id, OrgUnitClosure.depth)
+        .join(anc, anc.c.id == OrgUnitClosure.ancestor_id)
+        .where(OrgUnitClosure.descendant_id.in_(ids))
+        .order_by(OrgUnitClosure.descendant_id, OrgUnitClosure.depth.desc())
+    )
+    chains: dict[int, list[tuple[str, int | None]]] = {}
+    for desc_id, name, parent_id, _depth in rows:
+        chains.setdefault(desc_id, []).append((name, parent_id))
+    out = {}
+    for uid, chain in chains.items():
+        # chain is root first; the root is left out unless the unit is the root itself
+        names = [n for n, p in chain if p is not None] or [chain[-1][0]]
+        out[uid] = "/".join(names)
+    return out
+
+
+def all_paths(root_ids=None) -> list[tuple[OrgUnit, str]]:
+    """(unit, path) for the units under `root_ids` (None: all), tree-ordered."""
+    units = units_under(root_ids)
+    paths = paths_for([u.id for u, _ in units])
+    return [(u, paths.get(u.id, u.name)) for u, _ in units]

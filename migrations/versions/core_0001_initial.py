@@ -39,7 +39,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=False),
     sa.Column('login_id', sa.String(length=64), nullable=False),
-    sa.Column('success', sa.Boolean(), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_attempt'))
     )
@@ -114,6 +114,82 @@ def upgrade():
     op.create_index(op.f('ix_course_category'), 'course', ['category'], unique=False)
     op.create_index(op.f('ix_course_owner_unit_id'), 'course', ['owner_unit_id'], unique=False)
     op.create_index(op.f('ix_course_status'), 'course', ['status'], unique=False)
+    op.create_table('credit_exemption',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('reduced_hours', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['user.id'], name=op.f('fk_credit_exemption_recorded_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_credit_exemption_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_exemption')),
+    sa.UniqueConstraint('user_id', 'year', name=op.f('uq_credit_exemption_user_id_year'))
+    )
+    op.create_index(op.f('ix_credit_exemption_user_id'), 'credit_exemption', ['user_id'], unique=False)
+    op.create_table('credit_requirement',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_unit_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('category', sa.String(length=16), nullable=False),
+    sa.Column('hours', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['org_unit_id'], ['org_unit.id'], name=op.f('fk_credit_requirement_org_unit_id_org_unit'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], name=op.f('fk_credit_requirement_updated_by_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_requirement')),
+    sa.UniqueConstraint('org_unit_id', 'year', 'category', name=op.f('uq_credit_requirement_org_unit_id_year_category'))
+    )
+    op.create_index(op.f('ix_credit_requirement_org_unit_id'), 'credit_requirement', ['org_unit_id'], unique=False)
+    op.create_table('credit_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_unit_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=16), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_credit_rule_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_unit_id'], ['org_unit.id'], name=op.f('fk_credit_rule_org_unit_id_org_unit'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_rule')),
+    sa.UniqueConstraint('org_unit_id', 'year', 'scope', 'version', name=op.f('uq_credit_rule_org_unit_id_year_scope_version'))
+    )
+    op.create_index(op.f('ix_credit_rule_org_unit_id'), 'credit_rule', ['org_unit_id'], unique=False)
+    op.create_index(op.f('ix_credit_rule_year'), 'credit_rule', ['year'], unique=False)
+    op.create_table('notification',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('read_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_notification_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification'))
+    )
+    op.create_index('ix_notification_user_id_desc', 'notification', ['user_id', 'id'], unique=False)
+    op.create_index('ix_notification_user_read', 'notification', ['user_id', 'read_at'], unique=False)
+    op.create_table('person_transfer',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('from_unit_id', sa.Integer(), nullable=True),
+    sa.Column('to_unit_id', sa.Integer(), nullable=True),
+    sa.Column('from_name', sa.String(length=255), nullable=False),
+    sa.Column('to_name', sa.String(length=255), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['by_id'], ['user.id'], name=op.f('fk_person_transfer_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['from_unit_id'], ['org_unit.id'], name=op.f('fk_person_transfer_from_unit_id_org_unit'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['to_unit_id'], ['org_unit.id'], name=op.f('fk_person_transfer_to_unit_id_org_unit'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_person_transfer_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_person_transfer'))
+    )
+    op.create_index(op.f('ix_person_transfer_user_id'), 'person_transfer', ['user_id'], unique=False)
     op.create_table('role_assignment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -138,6 +214,7 @@ def upgrade():
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=255), nullable=True),
     sa.Column('mfa_passed', sa.Boolean(), nullable=False),
+    sa.Column('totp_pending_secret', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_user_session_user_id_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_session')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_user_session_token_hash'))
@@ -160,6 +237,37 @@ def upgrade():
     sa.PrimaryKeyConstraint('course_id', 'user_id', name=op.f('pk_course_teacher'))
     )
     op.create_index(op.f('ix_course_teacher_user_id'), 'course_teacher', ['user_id'], unique=False)
+    op.create_table('credit_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('org_unit_id', sa.Integer(), nullable=True),
+    sa.Column('source_type', sa.String(length=24), nullable=False),
+    sa.Column('source_id', sa.String(length=64), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('hours', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('hours_fixed', sa.Boolean(), nullable=False),
+    sa.Column('rule_id', sa.Integer(), nullable=True),
+    sa.Column('rule_version', sa.Integer(), nullable=True),
+    sa.Column('rule_kind', sa.String(length=24), nullable=False),
+    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.Column('earned_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['course_id'], ['course.id'], name=op.f('fk_credit_entry_course_id_course'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_unit_id'], ['org_unit.id'], name=op.f('fk_credit_entry_org_unit_id_org_unit'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['rule_id'], ['credit_rule.id'], name=op.f('fk_credit_entry_rule_id_credit_rule'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_credit_entry_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_entry')),
+    sa.UniqueConstraint('user_id', 'source_type', 'source_id', name=op.f('uq_credit_entry_user_id_source_type_source_id'))
+    )
+    op.create_index(op.f('ix_credit_entry_course_id'), 'credit_entry', ['course_id'], unique=False)
+    op.create_index(op.f('ix_credit_entry_org_unit_id'), 'credit_entry', ['org_unit_id'], unique=False)
+    op.create_index('ix_credit_entry_unit_year', 'credit_entry', ['org_unit_id', 'year'], unique=False)
+    op.create_index(op.f('ix_credit_entry_user_id'), 'credit_entry', ['user_id'], unique=False)
+    op.create_index('ix_credit_entry_user_year', 'credit_entry', ['user_id', 'year'], unique=False)
+    op.create_index(op.f('ix_credit_entry_year'), 'credit_entry', ['year'], unique=False)
     op.create_table('enrollment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -230,6 +338,13 @@ def downgrade():
     op.drop_index(op.f('ix_enrollment_user_id'), table_name='enrollment')
     op.drop_index(op.f('ix_enrollment_course_id'), table_name='enrollment')
     op.drop_table('enrollment')
+    op.drop_index(op.f('ix_credit_entry_year'), table_name='credit_entry')
+    op.drop_index('ix_credit_entry_user_year', table_name='credit_entry')
+    op.drop_index(op.f('ix_credit_entry_user_id'), table_name='credit_entry')
+    op.drop_index('ix_credit_entry_unit_year', table_name='credit_entry')
+    op.drop_index(op.f('ix_credit_entry_org_unit_id'), table_name='credit_entry')
+    op.drop_index(op.f('ix_credit_entry_course_id'), table_name='credit_entry')
+    op.drop_table('credit_entry')
     op.drop_index(op.f('ix_course_teacher_user_id'), table_name='course_teacher')
     op.drop_table('course_teacher')
     op.drop_index(op.f('ix_chapter_course_id'), table_name='chapter')
@@ -239,6 +354,18 @@ def downgrade():
     op.drop_index(op.f('ix_role_assignment_user_id'), table_name='role_assignment')
     op.drop_index(op.f('ix_role_assignment_org_unit_id'), table_name='role_assignment')
     op.drop_table('role_assignment')
+    op.drop_index(op.f('ix_person_transfer_user_id'), table_name='person_transfer')
+    op.drop_table('person_transfer')
+    op.drop_index('ix_notification_user_read', table_name='notification')
+    op.drop_index('ix_notification_user_id_desc', table_name='notification')
+    op.drop_table('notification')
+    op.drop_index(op.f('ix_credit_rule_year'), table_name='credit_rule')
+    op.drop_index(op.f('ix_credit_rule_org_unit_id'), table_name='credit_rule')
+    op.drop_table('credit_rule')
+    op.drop_index(op.f('ix_credit_requirement_org_unit_id'), table_name='credit_requirement')
+    op.drop_table('credit_requirement')
+    op.drop_index(op.f('ix_credit_exemption_user_id'), table_name='credit_exemption')
+    op.drop_table('credit_exemption')
     op.drop_index(op.f('ix_course_status'), table_name='course')
     op.drop_index(op.f('ix_course_owner_unit_id'), table_name='course')
     op.drop_index(op.f('ix_course_category'), table_name='course')

@@ -1,0 +1,1 @@
+"""In-app notifications: what the platform tells a person (mentions, replies, review results)."""

@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """True for API paths and for clients that prefer JSON to HTML."""
     if request.path.startswith(("/api/", "/xapi/")):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -37,12 +38,34 @@ _MESSAGES = {
 
 def _render(code: int, message: str | None = None, ref: str | None = None):
     text = message or _MESSAGES.get(code, _MESSAGES[500])()
-    if _wants_json():
+    if wants_json():
         body = {"error": text, "status": code}
         if ref:
             body["ref"] = ref
         return jsonify(body), code
     return render_template("errors/error.html", code=code, message=text, ref=ref), code
+
+
+# Kept for modules written against the first version of this module.
+_wants_json = wants_json
+
+
+def _audit_denied() -> None:
+    """Every 403 is an audit row (等保 8.1.4.3): who tried to reach what."""
+    from lms import audit
+    from lms.extensions import db
+
+    try:
+        db.session.rollback()  # nothing the refused view did may be committed with the audit row
+        audit.log(
+            "authz.denied",
+            outcome="denied",
+            details={"method": request.method, "path": request.path[:200], "endpoint": request.endpoint},
+        )
+        db.session.commit()
+    except Exception:  # the refusal must still be answered if the audit table is unreachable
+        db.session.rollback()
+        log.exception("could not write the audit row for a 403 on %s", request.path)
 
 
 def init_app(app: Flask) -> None:
@@ -53,6 +76,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         code = e.code or 500
+        if code == 403:
+            _audit_denied()
         custom = e.description if getattr(e, "lms_message", False) else None
         resp = _render(code, custom)
         if code == 429 and getattr(e, "retry_after", None):

@@ -1,7 +1,9 @@
-"""Security headers on every response (a CSP without 'unsafe-inline': no inline script or style)."""
+"""Security headers on every response (a CSP without 'unsafe-inline': no inline script or style),
+HTTPS enforcement and trusted-proxy handling for production."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, redirect, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -22,7 +24,8 @@ def _headers(resp: Response) -> Response:
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if resp.mimetype == "text/html" and "charset" not in (resp.content_type or ""):
         resp.content_type = "text/html; charset=utf-8"
-    if resp.mimetype == "text/html":
+    if resp.mimetype in ("text/html", "application/json"):
+        # Pages and API answers carry personal data: never kept by shared caches or the back button.
         h.setdefault("Cache-Control", "no-store")
     hsts = current_app.config.get("HSTS_SECONDS") or 0
     if hsts:
@@ -30,5 +33,22 @@ def _headers(resp: Response) -> Response:
     return resp
 
 
+def _require_https():
+    """Production refuses plain HTTP: GETs are redirected, anything else is refused (no credentials over HTTP)."""
+    if not current_app.config.get("FORCE_HTTPS") or request.is_secure:
+        return None
+    if request.method in ("GET", "HEAD"):
+        return redirect(request.url.replace("http://", "https://", 1), code=301)
+    from lms.errors import user_error
+    from flask_babel import gettext as _
+
+    raise user_error(403, _("请通过 HTTPS 安全连接访问本系统。"))
+
+
 def init_app(app: Flask) -> None:
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies > 0:
+        # Behind nginx: client IP (throttling, audit) and scheme (HTTPS, secure cookies) from the proxy headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    app.before_request(_require_https)
     app.after_request(_headers)

@@ -1,1 +1,41 @@
-"""CLI commands."""
+"""`flask lms audit-check` and `flask lms audit-purge`."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from lms.audit import services
+from lms.cli import lms_group
+from lms.extensions import db
+
+
+@lms_group.command("audit-check")
+@with_appcontext
+def audit_check_command():
+    """Verify the audit log's hash chain; exit status 1 and the damaged rows when it was tampered with."""
+    problems = services.verify_chain()
+    if problems:
+        for p in problems:
+            click.echo(f"TAMPERED {p}", err=True)
+        click.echo(f"audit chain BROKEN: {len(problems)} problem(s)", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit chain OK: {services.count_rows()} row(s) verified")
+
+
+@lms_group.command("audit-purge")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Keep this many days (default AUDIT_RETENTION_DAYS; never below 180, 网络安全法 第二十一条).",
+)
+@with_appcontext
+def audit_purge_command(days: int | None):
+    """Delete audit rows older than the retention period (the purge is itself audited)."""
+    days = days if days is not None else int(current_app.config["AUDIT_RETENTION_DAYS"])
+    if days < 180:
+        raise click.BadParameter("retention must be at least 180 days", param_hint="--days")
+    count = services.purge_older_than(days)
+    db.session.commit()
+    click.echo(f"audit purge: {count} row(s) older than {days} days deleted")

@@ -97,24 +97,37 @@ def log(
 
 
 def verify_chain(batch: int = 5000) -> list[str]:
-    """Walk the chain in id order; return one message per broken link (empty when intact)."""
+    """Walk the chain in id order; return one message per broken link (empty when intact).
+
+    Each message starts with "row <id>:" naming the first row whose stored link or content does
+    not match: an edited row is named itself, a deleted row is found at its successor, a reordered
+    pair at the first row that moved.
+    """
     problems: list[str] = []
     prev = GENESIS
-    last_id = 0
+    last_id = None
     first = True
     while True:
-        rows = list(
-            db.session.scalars(select(AuditLog).where(AuditLog.id > last_id).order_by(AuditLog.id).limit(batch))
-        )
+        q = select(AuditLog).order_by(AuditLog.id).limit(batch)
+        if last_id is not None:
+            q = q.where(AuditLog.id > last_id)
+        rows = list(db.session.scalars(q))
         if not rows:
             break
         for row in rows:
             if first and row.prev_hash != GENESIS:
-                # Rows before this one were purged by retention; the chain restarts from the stored link.
+                # Rows before this one are gone: legitimate only when a purge recorded exactly this start.
+                if not _purge_recorded(row.id):
+                    problems.append(
+                        f"row {row.id}: the rows before it were deleted (no audit.purge entry starts the chain here)"
+                    )
                 prev = row.prev_hash
             first = False
             if row.prev_hash != prev:
-                problems.append(f"row {row.id}: previous-hash link broken (a row before it was deleted or reordered)")
+                after = f" after row {last_id}" if last_id is not None else ""
+                problems.append(
+                    f"row {row.id}: previous-hash link broken (a row{after} was deleted or rows were reordered)"
+                )
             if compute_hash(row.prev_hash, row) != row.row_hash:
                 problems.append(f"row {row.id}: content does not match its hash (the row was edited)")
             prev = row.row_hash
@@ -122,10 +135,35 @@ def verify_chain(batch: int = 5000) -> list[str]:
     return problems
 
 
+def count_rows() -> int:
+    return db.session.scalar(select(db.func.count(AuditLog.id))) or 0
+
+
+def _purge_recorded(first_id: int) -> bool:
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "audit.purge"))
+    return any((r.details or {}).get("kept_from_id") == first_id for r in rows)
+
+
 def purge_older_than(days: int, now: datetime | None = None) -> int:
-    """Delete rows older than the retention period (never below 180 days); returns the count."""
+    """Delete the oldest rows past the retention period (never below 180 days); returns the count.
+
+    Only a prefix of the chain is deleted (every row before the first one still within the period),
+    so the remaining rows still verify; the purge itself is an audit row naming where the chain now
+    starts, which `verify_chain` requires.
+    """
     if days < 180:
         raise ValueError("audit retention must be at least 180 days")
     cutoff = (now or utcnow()) - timedelta(days=days)
-    rows = db.session.execute(db.delete(AuditLog).where(AuditLog.at < cutoff))
-    return rows.rowcount or 0
+    first_kept = db.session.scalar(select(db.func.min(AuditLog.id)).where(AuditLog.at >= cutoff))
+    q = db.delete(AuditLog)
+    if first_kept is not None:
+        q = q.where(AuditLog.id < first_kept)
+    count = db.session.execute(q.execution_options(synchronize_session=False)).rowcount or 0
+    if count:
+        # When every row was older, the table is empty and this row starts a new chain from GENESIS.
+        log(
+            "audit.purge",
+            details={"deleted": count, "retention_days": days, "cutoff": cutoff.isoformat(),
+                     "kept_from_id": first_kept},
+        )
+    return count

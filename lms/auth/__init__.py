@@ -1,7 +1,8 @@
 """Authentication: login, server-side sessions, lockout, throttling, password policy, TOTP."""
 from __future__ import annotations
 
-from flask import Flask, flash, g, redirect, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -21,28 +22,67 @@ _GATE_ALLOWED = {
 
 
 def init_app(app: Flask) -> None:
+    from lms.audit import tasks as _audit_tasks  # noqa: F401  (daily retention run)
     from lms.auth import sessions  # noqa: F401  (registers the request loader)
+    from lms.auth import tasks as _auth_tasks  # noqa: F401  (hourly pruning)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("请先登录。")
     login_manager.login_message_category = "warning"
+    login_manager.unauthorized_handler(_unauthorized)
+    # First of all before_request functions: nothing about the user may survive from an earlier
+    # request that ran in the same application context (tests, CLI-driven requests).
+    app.before_request_funcs.setdefault(None, []).insert(0, _forget_request_user)
     app.before_request(_gate)
 
 
+def _forget_request_user():
+    for key in ("_login_user", "lms_session", "lms_session_expired"):
+        g.pop(key, None)
+
+
+def _unauthorized():
+    """Anonymous (or expired) request to a page that needs a login: JSON 401 or back to the login form."""
+    from lms.errors import wants_json
+
+    if g.get("lms_session_expired"):
+        message = _("登录已超时或已在其他地方退出，请重新登录。")
+    else:
+        message = _("请先登录。")
+    if wants_json():
+        return jsonify({"error": message, "status": 401}), 401
+    flash(message, "warning")
+    nxt = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=nxt))
+
+
 def _gate():
-    """First-login password change and the second factor come before anything else."""
-    if not current_user.is_authenticated or request.endpoint in _GATE_ALLOWED:
+    """The second factor, then a required password change, then TOTP set-up come before anything else."""
+    if not current_user.is_authenticated:
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint in _GATE_ALLOWED or endpoint.endswith(".static"):
         return None
     if request.blueprint in {"xapi"} and request.authorization:
         return None
-    if current_user.must_change_password:
-        return redirect(url_for("auth.change_password", next=request.full_path))
     from lms.auth.services import mfa_required
+    from lms.errors import wants_json
 
     row = g.get("lms_session")
-    if mfa_required(current_user) and not (row and row.mfa_passed):
-        if current_user.totp_secret:
-            return redirect(url_for("auth.totp_verify"))
-        flash(_l("您的角色需要启用动态口令（两步验证）。"), "warning")
-        return redirect(url_for("auth.totp_setup"))
-    return None
+    mfa_done = bool(row and row.mfa_passed)
+    if current_user.totp_secret and not mfa_done:
+        target, message = url_for("auth.totp_verify", next=_here()), _("请输入动态口令完成登录。")
+    elif current_user.must_change_password:
+        target, message = url_for("auth.change_password", next=_here()), _("首次登录或密码被重置后，请先修改密码。")
+    elif mfa_required(current_user) and not mfa_done:
+        target, message = url_for("auth.totp_setup", next=_here()), _("您的角色需要启用动态口令（两步验证）。")
+    else:
+        return None
+    if wants_json():
+        return jsonify({"error": message, "status": 403}), 403
+    flash(message, "warning")
+    return redirect(target)
+
+
+def _here() -> str | None:
+    return request.full_path.rstrip("?") if request.method == "GET" else None

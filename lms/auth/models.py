@@ -24,8 +24,17 @@ class UserSession(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     mfa_passed: Mapped[bool] = mapped_column(default=False)
+    # A TOTP secret shown on the set-up page but not yet confirmed with a code (never on the user row).
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User] = relationship()
+
+
+# LoginAttempt.outcome values
+ATTEMPT_SUCCESS = "success"
+ATTEMPT_FAILURE = "failure"  # wrong password or unknown login id
+ATTEMPT_LOCKED = "locked"  # refused because the account (or unknown id) is locked
+ATTEMPT_THROTTLED = "throttled"  # refused with 429 before the password was looked at
 
 
 class LoginAttempt(db.Model):
@@ -36,7 +45,7 @@ class LoginAttempt(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     ip: Mapped[str] = mapped_column(String(64))
     login_id: Mapped[str] = mapped_column(String(64))
-    success: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str] = mapped_column(String(16), default=ATTEMPT_FAILURE)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

@@ -1,0 +1,691 @@
+"""The statement store: saving (conflicts, voiding, attachments, signatures), querying and formatting statements."""
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, false, insert, or_, select, union_all, update
+from sqlalchemy.orm import aliased
+
+from lms.extensions import db
+from lms.timeutil import utcnow
+from plugins.xapi import validation as v
+from plugins.xapi.models import (
+    XapiActivity,
+    XapiAttachment,
+    XapiStatement,
+    XapiStatementActivity,
+    XapiStatementAgent,
+)
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0.3"
+MAX_LIMIT = 1000
+QUERY_PARAMS = {"agent", "verb", "activity", "registration", "related_activities", "related_agents", "since",
+                "until", "limit", "format", "attachments", "ascending"}
+
+
+class LRSError(Exception):
+    """An error the LRS answers with `status` and a JSON message naming the problem."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class Conflict(LRSError):
+    status = 409
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def now_ms() -> datetime:
+    n = utcnow()
+    return n.replace(microsecond=n.microsecond // 1000 * 1000)
+
+
+# --- saving ---------------------------------------------------------------------------------------
+@dataclass
+class Part:
+    """One attachment part of a multipart/mixed request."""
+
+    content_type: str
+    content: bytes
+    sha2: str
+
+
+@dataclass
+class SaveResult:
+    ids: list[str]
+    stored: list[dict] = field(default_factory=list)  # statements newly stored (not duplicates)
+
+
+def _equivalent(a: dict, b: dict) -> bool:
+    """Two statements are the same when they agree on everything the client sent (not LRS-set fields)."""
+    ignore = {"stored", "authority", "version", "id"}
+
+    def norm(s):
+        out = {k: s[k] for k in s if k not in ignore}
+        return json.loads(dumps(out))
+
+    return norm(a) == norm(b)
+
+
+def _b64url(data: str) -> bytes:
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+def verify_signature(stmt: dict, jws: bytes) -> None:
+    """Check a signed statement: a well-formed RS256/384/512 JWS whose payload is this statement."""
+    try:
+        header_b64, payload_b64, sig_b64 = jws.decode("ascii").strip().split(".")
+        header = json.loads(_b64url(header_b64))
+        payload = json.loads(_b64url(payload_b64))
+        signature = _b64url(sig_b64)
+    except (ValueError, UnicodeDecodeError):
+        raise LRSError("attachments: the signature is not a well-formed JWS (compact serialization)") from None
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise LRSError("attachments: the JWS header and payload must be JSON objects")
+    alg = header.get("alg")
+    if alg not in ("RS256", "RS384", "RS512"):
+        raise LRSError("attachments: the JWS algorithm must be RS256, RS384 or RS512")
+    mine = {k: val for k, val in stmt.items() if k not in ("attachments", "authority", "stored", "version")}
+    theirs = {k: val for k, val in payload.items() if k not in ("attachments", "authority", "stored", "version")}
+    if "id" not in theirs:
+        mine.pop("id", None)
+    if json.loads(dumps(mine)) != json.loads(dumps(theirs)):
+        raise LRSError("attachments: the JWS payload does not match the statement it signs")
+    if header.get("x5c"):
+        from cryptography import x509
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+            key = cert.public_key()
+            algo = {"RS256": hashes.SHA256(), "RS384": hashes.SHA384(), "RS512": hashes.SHA512()}[alg]
+            key.verify(signature, f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(), algo)
+        except InvalidSignature:
+            raise LRSError("attachments: the JWS signature does not verify with the x5c certificate") from None
+        except (ValueError, TypeError, IndexError, AttributeError):
+            raise LRSError("attachments: the JWS x5c certificate cannot be read") from None
+
+
+def _actor_keys(value: dict | None, out: set[str]) -> None:
+    if not isinstance(value, dict):
+        return
+    if any(k in value for k in v.IFI_KEYS):
+        out.add(v.agent_key(value))
+    for m in value.get("member") or []:
+        out.add(v.agent_key(m))
+
+
+def _related(stmt: dict, agents: set[str], activities: set[str], defs: dict[str, dict], sub=False) -> None:
+    _actor_keys(stmt.get("actor"), agents)
+    obj = stmt["object"]
+    otype = obj.get("objectType", "Activity")
+    if otype == "Activity":
+        activities.add(obj["id"])
+        if "definition" in obj:
+            defs.setdefault(obj["id"], {}).update(obj["definition"])
+    elif otype in ("Agent", "Group"):
+        _actor_keys(obj, agents)
+    elif otype == "SubStatement":
+        _related(obj, agents, activities, defs, sub=True)
+    ctx = stmt.get("context") or {}
+    _actor_keys(ctx.get("instructor"), agents)
+    _actor_keys(ctx.get("team"), agents)
+    for items in (ctx.get("contextActivities") or {}).values():
+        for a in items if isinstance(items, list) else [items]:
+            activities.add(a["id"])
+            if "definition" in a:
+                defs.setdefault(a["id"], {}).update(a["definition"])
+    if not sub:
+        _actor_keys(stmt.get("authority"), agents)
+
+
+def _object_key(obj: dict) -> tuple[str, str]:
+    otype = obj.get("objectType", "Activity")
+    if otype == "Activity":
+        return otype, obj["id"]
+    if otype in ("Agent", "Group"):
+        return otype, v.agent_key(obj)
+    if otype == "StatementRef":
+        return otype, obj["id"].lower()
+    return otype, ""
+
+
+def _person_id(actor: dict, cache: dict) -> int | None:
+    acc = actor.get("account") if isinstance(actor, dict) else None
+    if not acc:
+        return None
+    base = current_app.config["BASE_URL"].rstrip("/")
+    if acc.get("homePage", "").rstrip("/") != base or not str(acc.get("name", "")).isdigit():
+        return None
+    pid = int(acc["name"])
+    if pid not in cache:
+        from lms.accounts.models import User
+
+        cache[pid] = db.session.get(User, pid) is not None
+    return pid if cache[pid] else None
+
+
+def save_statements(
+    statements: list[dict],
+    *,
+    authority: dict,
+    client_id: int | None = None,
+    parts: list[Part] | None = None,
+    put_id: str | None = None,
+) -> SaveResult:
+    """Validate and store statements in the current transaction (no commit); all or none.
+
+    Raises LRSError (400) for an invalid statement or attachment, Conflict (409) when a statement id
+    is taken by a different statement. Statements already stored with the same content are skipped.
+    """
+    if not statements:
+        raise LRSError("statements: the batch is empty")
+    parts = parts or []
+    parts_by_hash = {p.sha2: p for p in parts}
+    for i, s in enumerate(statements):
+        try:
+            v.statement(s)
+        except v.ValidationError as exc:
+            where = f"statement[{i}]." if len(statements) > 1 else ""
+            raise LRSError(f"{where}{exc}") from None
+    if put_id is not None:
+        s = statements[0]
+        if "id" in s and s["id"].lower() != put_id.lower():
+            raise LRSError("id: the statement's id does not match the statementId parameter")
+        s["id"] = put_id
+
+    # Attachments: every one without a fileUrl needs its part; every part must be listed.
+    wanted: set[str] = set()
+    for i, s in enumerate(statements):
+        for a in s.get("attachments") or []:
+            if a["sha2"] in parts_by_hash:
+                wanted.add(a["sha2"])
+            elif "fileUrl" not in a:
+                raise LRSError(f"attachments: no multipart part carries the attachment with sha2 {a['sha2']}")
+            if a["usageType"] == v.SIGNATURE_USAGE:
+                part = parts_by_hash.get(a["sha2"])
+                if part is None:
+                    raise LRSError("attachments: a signature attachment must be sent as a multipart part")
+                verify_signature(s, part.content)
+    extra = set(parts_by_hash) - wanted
+    if extra:
+        raise LRSError("attachments: a multipart part matches no attachment of the statements")
+
+    stored_at = now_ms()
+    stored_s = v.format_timestamp(stored_at)
+    ids: list[str] = []
+    seen: dict[str, dict] = {}
+    fresh: list[dict] = []
+    for s in statements:
+        if "id" not in s:
+            s["id"] = str(uuid.uuid4())
+        sid = s["id"].lower()
+        if sid in seen:
+            if not _equivalent(seen[sid], s):
+                raise Conflict(f"id: statement {s['id']} appears twice in the batch with different content")
+            ids.append(s["id"])
+            continue
+        seen[sid] = s
+        ids.append(s["id"])
+        fresh.append(s)
+
+    existing = {}
+    keys = list(seen)
+    for chunk in range(0, len(keys), 500):
+        for sid, data in db.session.execute(
+            select(XapiStatement.statement_id, XapiStatement.data).where(
+                XapiStatement.statement_id.in_(keys[chunk:chunk + 500])
+            )
+        ):
+            existing[sid] = json.loads(data)
+    to_store = []
+    for s in fresh:
+        old = existing.get(s["id"].lower())
+        if old is not None:
+            if not _equivalent(old, s):
+                raise Conflict(f"id: statement {s['id']} is already stored with different content")
+            continue
+        to_store.append(s)
+
+    # Voiding: the target must not itself be a voiding statement.
+    void_targets: dict[str, str] = {}
+    for s in to_store:
+        if s["verb"]["id"] == v.VOIDED:
+            void_targets[s["object"]["id"].lower()] = s["id"]
+    if void_targets:
+        in_batch = {s["id"].lower(): s for s in to_store}
+        for tid in void_targets:
+            target = in_batch.get(tid) or existing.get(tid)
+            if target is None:
+                row = db.session.execute(
+                    select(XapiStatement.verb_id).where(XapiStatement.statement_id == tid)
+                ).first()
+                target_verb = row[0] if row else None
+            else:
+                target_verb = target["verb"]["id"]
+            if target_verb == v.VOIDED:
+                raise LRSError("object: a voiding statement cannot be voided")
+
+    if not to_store:
+        return SaveResult(ids=ids)
+
+    person_cache: dict = {}
+    rows = []
+    side: list[tuple[int, set[str], set[str]]] = []
+    all_defs: dict[str, dict] = {}
+    for idx, s in enumerate(to_store):
+        s["stored"] = stored_s
+        s["authority"] = authority
+        s.setdefault("version", "1.0.0")
+        if "timestamp" not in s:
+            s["timestamp"] = stored_s
+        otype, okey = _object_key(s["object"])
+        agents: set[str] = set()
+        acts: set[str] = set()
+        _related(s, agents, acts, all_defs)
+        side.append((idx, agents, acts))
+        rows.append({
+            "statement_id": s["id"].lower(),
+            "actor_key": v.agent_key(s["actor"]),
+            "verb_id": s["verb"]["id"],
+            "object_type": otype,
+            "object_key": okey,
+            "registration": (s.get("context") or {}).get("registration", "").lower() or None,
+            "timestamp": v.parse_timestamp(s["timestamp"]),
+            "stored": stored_at,
+            "voided": False,
+            "person_id": _person_id(s["actor"], person_cache),
+            "client_id": client_id,
+            "has_attachments": bool(s.get("attachments")),
+            "data": dumps(s),
+        })
+    result = db.session.execute(
+        insert(XapiStatement).returning(XapiStatement.id, sort_by_parameter_order=True), rows
+    )
+    pks = [r[0] for r in result]
+    agent_rows = [{"statement_pk": pks[i], "agent_key": k} for i, ags, _ in side for k in ags]
+    act_rows = [{"statement_pk": pks[i], "activity_id": a} for i, _, acts in side for a in acts]
+    if agent_rows:
+        db.session.execute(insert(XapiStatementAgent), agent_rows)
+    if act_rows:
+        db.session.execute(insert(XapiStatementActivity), act_rows)
+    if all_defs:
+        _merge_activity_definitions(all_defs)
+    for sha2 in wanted:
+        _store_attachment(parts_by_hash[sha2])
+    if void_targets:
+        db.session.execute(
+            update(XapiStatement)
+            .where(XapiStatement.statement_id.in_(list(void_targets)), XapiStatement.verb_id != v.VOIDED)
+            .values(voided=True)
+        )
+    _after_store(to_store, pks, [r["person_id"] for r in rows], list(void_targets))
+    return SaveResult(ids=ids, stored=to_store)
+
+
+def _after_store(stored: list[dict], pks: list[int], persons: list[int | None], voided_ids: list[str]) -> None:
+    """Projections, forwarding outbox and the published hooks, inside the storing transaction."""
+    from plugins.xapi import forwarding, projections
+    from plugins.xapi.hooks import call_stored, call_voided
+
+    projections.apply(stored, persons, voided_ids)
+    forwarding.enqueue(pks)
+    call_stored(stored, persons)
+    if voided_ids:
+        call_voided(voided_ids)
+
+
+def _store_attachment(part: Part) -> None:
+    exists = db.session.scalar(select(XapiAttachment.id).where(XapiAttachment.sha2 == part.sha2))
+    if exists is None:
+        db.session.add(XapiAttachment(sha2=part.sha2, content_type=part.content_type,
+                                      length=len(part.content), content=part.content))
+        db.session.flush()
+
+
+def _merge_activity_definitions(defs: dict[str, dict]) -> None:
+    ids = list(defs)
+    current = {a.activity_id: a for a in db.session.scalars(
+        select(XapiActivity).where(XapiActivity.activity_id.in_(ids)))}
+    for aid, new in defs.items():
+        row = current.get(aid)
+        if row is None:
+            db.session.add(XapiActivity(activity_id=aid, definition=dumps(new)))
+            continue
+        merged = json.loads(row.definition or "{}")
+        for k, val in new.items():
+            if isinstance(val, dict) and isinstance(merged.get(k), dict) and k in ("name", "description"):
+                merged[k].update(val)
+            elif k == "extensions" and isinstance(merged.get(k), dict):
+                merged[k].update(val)
+            else:
+                merged[k] = val
+        row.definition = dumps(merged)
+        row.updated_at = utcnow()
+    db.session.flush()
+
+
+def get_activity(activity_id: str) -> dict:
+    row = db.session.scalar(select(XapiActivity).where(XapiActivity.activity_id == activity_id))
+    out = {"objectType": "Activity", "id": activity_id}
+    if row is not None and row.definition:
+        out["definition"] = json.loads(row.definition)
+    return out
+
+
+def get_person(agent: dict) -> dict:
+    person: dict = {"objectType": "Person"}
+    if "name" in agent:
+        person["name"] = [agent["name"]]
+    for k in v.IFI_KEYS:
+        if k in agent:
+            person[k] = [agent[k]]
+    return person
+
+
+# --- querying -------------------------------------------------------------------------------------
+@dataclass
+class Query:
+    agent: dict | None = None
+    verb: str | None = None
+    activity: str | None = None
+    registration: str | None = None
+    related_activities: bool = False
+    related_agents: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 0
+    format: str = "exact"
+    attachments: bool = False
+    ascending: bool = False
+    after: tuple[str, int] | None = None  # paging cursor: (stored iso, pk) of the last statement sent
+
+
+def _bool_param(value: str, name: str) -> bool:
+    if value in ("true", "True", "1"):
+        return True
+    if value in ("false", "False", "0"):
+        return False
+    raise LRSError(f"{name}: must be true or false")
+
+
+def parse_agent_param(raw: str, name: str = "agent", allow_group: bool = True) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise LRSError(f"{name}: must be a JSON Agent object") from None
+    try:
+        if isinstance(value, dict) and value.get("objectType") == "Group":
+            if not allow_group:
+                v.fail(name, "must be an Agent, not a Group")
+            v.group(value, name)
+        else:
+            v.agent(value, name)
+    except v.ValidationError as exc:
+        raise LRSError(str(exc)) from None
+    return value
+
+
+def parse_query(args: dict) -> Query:
+    q = Query()
+    for k in args:
+        if k not in QUERY_PARAMS:
+            raise LRSError(f"{k}: is not a statement query parameter")
+    if "agent" in args:
+        q.agent = parse_agent_param(args["agent"])
+    if "verb" in args:
+        if not v.is_iri(args["verb"]):
+            raise LRSError("verb: must be an IRI")
+        q.verb = args["verb"]
+    if "activity" in args:
+        if not v.is_iri(args["activity"]):
+            raise LRSError("activity: must be an IRI")
+        q.activity = args["activity"]
+    if "registration" in args:
+        if not v.is_uuid(args["registration"]):
+            raise LRSError("registration: must be a UUID")
+        q.registration = args["registration"].lower()
+    for name in ("related_activities", "related_agents", "attachments", "ascending"):
+        if name in args:
+            setattr(q, name, _bool_param(args[name], name))
+    for name in ("since", "until"):
+        if name in args:
+            try:
+                setattr(q, name, v.parse_timestamp(args[name], name))
+            except v.ValidationError as exc:
+                raise LRSError(str(exc)) from None
+    if "limit" in args:
+        try:
+            q.limit = int(args["limit"])
+        except ValueError:
+            raise LRSError("limit: must be a non-negative integer") from None
+        if q.limit < 0:
+            raise LRSError("limit: must be a non-negative integer")
+    if "format" in args:
+        if args["format"] not in ("ids", "exact", "canonical"):
+            raise LRSError("format: must be ids, exact or canonical")
+        q.format = args["format"]
+    return q
+
+
+def _match(S, q: Query):
+    """Conditions of the filters that a statement or the statement it references must meet."""
+    conds = []
+    if q.agent is not None:
+        key = v.agent_key(q.agent)
+        if q.related_agents:
+            conds.append(S.id.in_(select(XapiStatementAgent.statement_pk).where(XapiStatementAgent.agent_key == key)))
+        else:
+            conds.append(or_(S.actor_key == key,
+                             and_(S.object_key == key, S.object_type.in_(("Agent", "Group")))))
+    if q.verb is not None:
+        conds.append(S.verb_id == q.verb)
+    if q.activity is not None:
+        if q.related_activities:
+            conds.append(S.id.in_(select(XapiStatementActivity.statement_pk).where(
+                XapiStatementActivity.activity_id == q.activity)))
+        else:
+            conds.append(and_(S.object_key == q.activity, S.object_type == "Activity"))
+    if q.registration is not None:
+        conds.append(S.registration == q.registration)
+    return conds
+
+
+def run_query(q: Query) -> tuple[list[tuple[int, str, datetime]], bool]:
+    """Matching statements (pk, data, stored) in order, at most `limit`, and whether there are more."""
+    limit = MAX_LIMIT if q.limit == 0 else min(q.limit, MAX_LIMIT)
+    S = XapiStatement
+
+    def own(T):
+        conds = [T.voided == false()]
+        if q.since is not None:
+            conds.append(T.stored > q.since)
+        if q.until is not None:
+            conds.append(T.stored <= q.until)
+        if q.after is not None:
+            stored_after = datetime.fromisoformat(q.after[0])
+            pk = q.after[1]
+            if q.ascending:
+                conds.append(or_(T.stored > stored_after, and_(T.stored == stored_after, T.id > pk)))
+            else:
+                conds.append(or_(T.stored < stored_after, and_(T.stored == stored_after, T.id < pk)))
+        return conds
+
+    match = _match(S, q)
+    arm1 = select(S.id.label("pk"), S.stored.label("stored")).where(*match, *own(S))
+    if match:
+        A = aliased(XapiStatement)
+        arm2 = (
+            select(A.id.label("pk"), A.stored.label("stored"))
+            .join(S, and_(A.object_type == "StatementRef", A.object_key == S.statement_id))
+            .where(*match, *own(A))
+        )
+        sub = union_all(arm1, arm2).subquery()
+        inner = select(sub.c.pk, sub.c.stored).distinct()
+    else:
+        sub = arm1.subquery()
+        inner = select(sub.c.pk, sub.c.stored)
+    order = (sub.c.stored.asc(), sub.c.pk.asc()) if q.ascending else (sub.c.stored.desc(), sub.c.pk.desc())
+    page = list(db.session.execute(inner.order_by(*order).limit(limit + 1)))
+    more = len(page) > limit
+    page = page[:limit]
+    pks = [r[0] for r in page]
+    data = dict(db.session.execute(select(S.id, S.data).where(S.id.in_(pks)))) if pks else {}
+    return [(r[0], data[r[0]], r[1]) for r in page], more
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="xapi-more")
+
+
+def more_token(args: dict, last_pk: int, last_stored: datetime) -> str:
+    return _serializer().dumps({"a": args, "c": [last_stored.isoformat(), last_pk]})
+
+
+def read_more_token(token: str) -> tuple[Query, dict]:
+    try:
+        payload = _serializer().loads(token)
+    except BadSignature:
+        raise LRSError("more: the paging token is not valid") from None
+    q = parse_query(payload["a"])
+    q.after = (payload["c"][0], int(payload["c"][1]))
+    return q, payload["a"]
+
+
+def get_statement(statement_id: str, voided: bool) -> str | None:
+    row = db.session.execute(
+        select(XapiStatement.data, XapiStatement.voided).where(XapiStatement.statement_id == statement_id.lower())
+    ).first()
+    if row is None or bool(row[1]) != voided:
+        return None
+    return row[0]
+
+
+def consistent_through() -> str:
+    return v.format_timestamp(now_ms())
+
+
+# --- formats --------------------------------------------------------------------------------------
+def _ids_actor(a: dict) -> dict:
+    out = {k: a[k] for k in ("objectType", *v.IFI_KEYS) if k in a}
+    if a.get("objectType") == "Group" and "member" in a:
+        out["member"] = [_ids_actor(m) for m in a["member"]]
+    return out
+
+
+def _pick_language(m: dict, langs: list[str]) -> dict:
+    if not isinstance(m, dict) or not m:
+        return m
+    lower = {k.lower(): k for k in m}
+    for lang in langs:
+        lang = lang.lower()
+        if lang in lower:
+            return {lower[lang]: m[lower[lang]]}
+        for k_low, k in lower.items():
+            if k_low.split("-")[0] == lang.split("-")[0]:
+                return {k: m[k]}
+    first = next(iter(m))
+    return {first: m[first]}
+
+
+def format_statement(s: dict, fmt: str, langs: list[str] | None = None, canon: dict | None = None) -> dict:
+    if fmt == "exact":
+        return s
+    s = copy.deepcopy(s)
+    langs = langs or []
+
+    def activity_out(a: dict) -> dict:
+        if fmt == "ids":
+            return {k: a[k] for k in ("objectType", "id") if k in a}
+        d = (canon or {}).get(a["id"], a.get("definition"))
+        out = {k: a[k] for k in ("objectType", "id") if k in a}
+        if d:
+            d = copy.deepcopy(d)
+            for k in ("name", "description"):
+                if k in d:
+                    d[k] = _pick_language(d[k], langs)
+            for comp in ("choices", "scale", "source", "target", "steps"):
+                for c in d.get(comp) or []:
+                    if "description" in c:
+                        c["description"] = _pick_language(c["description"], langs)
+            out["definition"] = d
+        return out
+
+    def walk(st: dict) -> None:
+        if fmt == "ids":
+            st["actor"] = _ids_actor(st["actor"])
+            st["verb"] = {"id": st["verb"]["id"]}
+        elif "display" in st["verb"]:
+            st["verb"]["display"] = _pick_language(st["verb"]["display"], langs)
+        obj = st["object"]
+        otype = obj.get("objectType", "Activity")
+        if otype == "Activity":
+            st["object"] = activity_out(obj)
+        elif otype in ("Agent", "Group") and fmt == "ids":
+            st["object"] = _ids_actor(obj)
+        elif otype == "SubStatement":
+            walk(obj)
+        ctx = st.get("context")
+        if ctx:
+            if fmt == "ids":
+                for k in ("instructor", "team"):
+                    if k in ctx:
+                        ctx[k] = _ids_actor(ctx[k])
+            for k, items in (ctx.get("contextActivities") or {}).items():
+                if isinstance(items, list):
+                    ctx["contextActivities"][k] = [activity_out(a) for a in items]
+                else:
+                    ctx["contextActivities"][k] = activity_out(items)
+        if fmt == "ids" and "authority" in st:
+            st["authority"] = _ids_actor(st["authority"])
+        for a in st.get("attachments") or []:
+            if fmt != "ids":
+                a["display"] = _pick_language(a["display"], langs)
+                if "description" in a:
+                    a["description"] = _pick_language(a["description"], langs)
+
+    walk(s)
+    return s
+
+
+def canonical_definitions(statements: list[dict]) -> dict:
+    ids: set[str] = set()
+    for s in statements:
+        _a: set[str] = set()
+        _related(s, set(), ids, {})
+    if not ids:
+        return {}
+    out = {}
+    for aid, d in db.session.execute(
+        select(XapiActivity.activity_id, XapiActivity.definition).where(XapiActivity.activity_id.in_(list(ids)))
+    ):
+        if d:
+            out[aid] = json.loads(d)
+    return out
+
+
+def attachments_for(statements: list[dict]) -> list[XapiAttachment]:
+    hashes = {a["sha2"] for s in statements for a in (s.get("attachments") or [])}
+    if not hashes:
+        return []
+    return list(db.session.scalars(select(XapiAttachment).where(XapiAttachment.sha2.in_(list(hashes)))))

@@ -1,0 +1,35 @@
+"""The `article` lesson type: a sanitised article and/or a PDF read in the browser."""
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from lms.courses.lesson_types import LessonType
+from plugins.article import services
+
+
+class ArticleLessonType(LessonType):
+    key = "article"
+    label = _l("图文/文档")
+    icon = "📄"
+    plugin = "article"
+    editor_endpoint = "article.edit"
+
+    def render(self, lesson, user, progress) -> Markup:
+        content = services.content_for(lesson)
+        state = services.reading_state(user, lesson)
+        return Markup(render_template(
+            "article/body.html", lesson=lesson, content=content, progress=progress, state=state,
+            estimated=services.estimated_seconds(content), required=services.required_seconds(content),
+            has_pdf=services.pdf_file(content) is not None,
+            beat_seconds=current_app.config["ARTICLE_HEARTBEAT_SECONDS"],
+        ))
+
+    def on_create(self, lesson) -> None:
+        services.ensure_content(lesson)
+
+    def summary(self, lesson) -> str:
+        minutes = max(1, round((lesson.duration_seconds or 0) / 60)) if lesson.duration_seconds else None
+        return _("约 %(m)s 分钟阅读", m=minutes) if minutes else ""

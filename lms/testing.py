@@ -250,3 +250,105 @@ def pytest_report_header(config):
     if url:
         return f"lms database: PostgreSQL from {PG_URL_ENV}"
     return f"lms database: SQLite (set {PG_URL_ENV} to run the suite against PostgreSQL)"
+
+
+# --- browser tests: the app behind a real threaded server, and a Playwright page ----------------------
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class LiveServer:
+    """`url` is the base URL (no trailing slash); `app` is the served app, for creating data in tests."""
+
+    def __init__(self, url: str, app):
+        self.url = url
+        self.app = app
+
+    def __call__(self, path: str = "/") -> str:
+        return self.url + path
+
+
+@pytest.fixture
+def live_server(app_factory) -> Iterator[LiveServer]:
+    """The app on this test's migrated database, served by werkzeug's threaded server on 127.0.0.1.
+
+    It shares the database with the `app` fixture, so `make_user`, `users`, `org` … create data it serves.
+    CSRF protection is on, as in production.
+    """
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    with socket.socket() as s:  # a free port, known before the app is built so BASE_URL can name it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    app = app_factory(WTF_CSRF_ENABLED=True, BASE_URL=url, LOGIN_IP_LIMIT=10000)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url, app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("LMS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return path if Path(path).is_file() else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (no browser download); skips with the reason when unavailable."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser test skipped: the playwright package is not installed (pip install playwright)")
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("browser test skipped: chromium not found at /usr/bin/chromium (apt-get install chromium, "
+                    "or make browser-deps as root)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"lms_rep_{report.when}", report)
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    """A fresh browser tab (Chinese locale, 1280×900) on the live server; parametrize `page` indirectly with a
+    viewport dict for a phone, e.g. `@pytest.mark.parametrize("page", [{"width": 390, "height": 844}], indirect=True)`.
+
+    Relative URLs resolve against the live server: `page.goto("/login")`. A Content-Security-Policy violation
+    or an uncaught script error fails the test; a failing test leaves a screenshot in test-artifacts/.
+    """
+    viewport = getattr(request, "param", None) or {"width": 1280, "height": 900}
+    context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport=viewport)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    tab.on("console", lambda msg: problems.append(f"console: {msg.text}")
+           if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    yield tab
+    failed = getattr(request.node, "lms_rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS_DIR.mkdir(exist_ok=True)
+        try:
+            tab.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"), full_page=True)
+        except Exception:  # the page may already be gone; the test failure is what matters
+            pass
+    context.close()
+    assert not problems, "the browser reported: " + "; ".join(problems)

@@ -328,7 +328,9 @@ def _learning(demo: DemoData, rng: random.Random) -> None:
             continue  # the first-login account starts with nothing
         for course_key, share in plan:
             course = demo.courses[course_key]
-            if person.login_id != "member" and rng.random() > share:
+            # Draw both numbers every time, so a second run meets the same sequence and skips the same way.
+            joins, depth = rng.random(), rng.random()
+            if person.login_id != "member" and joins > share:
                 continue
             if db.session.scalar(select(Enrollment.id).where(Enrollment.user_id == person.id,
                                                              Enrollment.course_id == course.id)):
@@ -338,7 +340,7 @@ def _learning(demo: DemoData, rng: random.Random) -> None:
             lessons = [ls for ls in course.lessons if ls.status == "published" and ls.type in types]
             if not lessons:
                 continue
-            done = len(lessons) // 2 if person.login_id == "member" else rng.randint(0, len(lessons))
+            done = len(lessons) // 2 if person.login_id == "member" else int(depth * (len(lessons) + 1))
             for ls in lessons[:done]:
                 update_progress(person, ls, add_seconds=ls.duration_seconds or 600, complete=True)
                 demo.count("completions")

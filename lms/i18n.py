@@ -1,10 +1,12 @@
 """Locale selection: Chinese first, English when the person picked it."""
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands and worker tasks: the site's default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.cookies.get("lang")
     langs = current_app.config["LANGUAGES"]
     if chosen in langs:

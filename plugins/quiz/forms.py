@@ -13,13 +13,20 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from plugins.quiz.grading import LETTERS
 
-TYPE_CHOICES = [("single", _l("单选题")), ("multiple", _l("多选题")), ("truefalse", _l("判断题")),
+
+
+def _c(pairs) -> list[SelectChoice]:
+    return [SelectChoice(v, label) for v, label in pairs]
+
+
+TYPE_PAIRS = [("single", _l("单选题")), ("multiple", _l("多选题")), ("truefalse", _l("判断题")),
                 ("fill", _l("填空题")), ("short", _l("简答题"))]
-DIFFICULTY_CHOICES = [("1", _l("简单")), ("2", _l("中等")), ("3", _l("困难"))]
+DIFFICULTY_PAIRS = [("1", _l("简单")), ("2", _l("中等")), ("3", _l("困难"))]
 
 
 class ActionForm(FlaskForm):
@@ -27,7 +34,7 @@ class ActionForm(FlaskForm):
 
 
 class QuestionForm(FlaskForm):
-    qtype = SelectField(_l("题型"), choices=TYPE_CHOICES)
+    qtype = SelectField(_l("题型"), choices=_c(TYPE_PAIRS))
     stem = TextAreaField(_l("题干"), validators=[DataRequired(message=_l("请填写题干")), Length(max=5000)])
     option_a = StringField(_l("选项A"), validators=[Length(max=1000)])
     option_b = StringField(_l("选项B"), validators=[Length(max=1000)])
@@ -42,7 +49,7 @@ class QuestionForm(FlaskForm):
                                         "同一空的多个可接受答案用“|”分隔；简答题填参考答案"))
     explanation = TextAreaField(_l("解析"), validators=[Length(max=5000)])
     score = StringField(_l("分值"), default="1")
-    difficulty = SelectField(_l("难度"), choices=DIFFICULTY_CHOICES, default="2")
+    difficulty = SelectField(_l("难度"), choices=_c(DIFFICULTY_PAIRS), default="2")
     tags = StringField(_l("标签"), validators=[Length(max=500)], description=_l("多个标签用逗号分隔"))
     partial_credit = BooleanField(_l("多选题少选按比例得分（错选不得分）"))
     loose_match = BooleanField(_l("填空题忽略大小写和全角/半角差别"), default=True)
@@ -53,9 +60,9 @@ class QuestionForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField(_l("题库文件"), validators=[FileRequired(message=_l("请选择要导入的文件"))])
-    fmt = SelectField(_l("文件格式"), choices=[("auto", _l("按扩展名识别（.xlsx 为 Excel，.gift 为 GIFT）")),
+    fmt = SelectField(_l("文件格式"), choices=_c([("auto", _l("按扩展名识别（.xlsx 为 Excel，.gift 为 GIFT）")),
                                             ("excel", _l("Excel 模板")), ("gift", _l("Moodle GIFT")),
-                                            ("aiken", _l("Aiken"))], default="auto")
+                                            ("aiken", _l("Aiken"))]), default="auto")
 
 
 class ShareForm(FlaskForm):
@@ -63,16 +70,16 @@ class ShareForm(FlaskForm):
 
 
 class PaperForm(FlaskForm):
-    mode = SelectField(_l("模式"), choices=[("exam", _l("考试（交卷后评分）")), ("practice", _l("练习（逐题反馈）"))])
-    selection = SelectField(_l("组卷方式"), choices=[("fixed", _l("固定试题")), ("random", _l("按规则随机抽题"))])
+    mode = SelectField(_l("模式"), choices=_c([("exam", _l("考试（交卷后评分）")), ("practice", _l("练习（逐题反馈）"))]))
+    selection = SelectField(_l("组卷方式"), choices=_c([("fixed", _l("固定试题")), ("random", _l("按规则随机抽题"))]))
     time_limit_minutes = IntegerField(_l("限时（分钟）"), validators=[Optional(), NumberRange(min=1, max=600,
                                       message=_l("限时应在 1 到 600 分钟之间"))])
     max_attempts = IntegerField(_l("作答次数上限"), validators=[Optional(), NumberRange(min=1, max=100,
                                 message=_l("次数应在 1 到 100 之间"))], description=_l("留空为不限"))
     pass_percent = FloatField(_l("及格线（百分制）"), default=60, validators=[InputRequired(
         message=_l("请填写及格线")), NumberRange(min=0, max=100, message=_l("及格线应在 0 到 100 之间"))])
-    reveal = SelectField(_l("公布答案与解析"), choices=[("immediately", _l("交卷后立即")),
-                                                 ("after_close", _l("测验关闭后")), ("never", _l("不公布"))])
+    reveal = SelectField(_l("公布答案与解析"), choices=_c([("immediately", _l("交卷后立即")),
+                                                 ("after_close", _l("测验关闭后")), ("never", _l("不公布"))]))
     opens_at = DateTimeLocalField(_l("开放时间"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     closes_at = DateTimeLocalField(_l("关闭时间"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     shuffle_questions = BooleanField(_l("每人题目顺序随机"), default=True)
@@ -83,9 +90,9 @@ class PaperForm(FlaskForm):
 class RuleForm(FlaskForm):
     count = IntegerField(_l("抽题数量"), default=5, validators=[InputRequired(message=_l("请填写数量")),
                          NumberRange(min=1, max=200, message=_l("数量应在 1 到 200 之间"))])
-    qtype = SelectField(_l("题型"), choices=[("", _l("任意题型")), *TYPE_CHOICES])
+    qtype = SelectField(_l("题型"), choices=_c([("", _l("任意题型")), *TYPE_PAIRS]))
     tag = StringField(_l("标签"), validators=[Length(max=64)], description=_l("留空为不限"))
-    difficulty = SelectField(_l("难度"), choices=[("", _l("不限")), *DIFFICULTY_CHOICES])
+    difficulty = SelectField(_l("难度"), choices=_c([("", _l("不限")), *DIFFICULTY_PAIRS]))
     score_each = FloatField(_l("每题分值"), validators=[Optional(), NumberRange(min=0.01, max=1000,
                             message=_l("分值应为正数"))], description=_l("留空则用各题自己的分值"))
 

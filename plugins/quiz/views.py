@@ -23,6 +23,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from lms import audit
 from lms.authz import MANAGE, VIEW, can, require
@@ -137,7 +138,7 @@ def bank(course_id: int):
     page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=30, error_out=False)
     share_form = ShareForm()
     targets = [c for c in services.managed_courses(current_user) if c.id != course.id]
-    share_form.course_id.choices = [(c.id, c.title) for c in targets]
+    share_form.course_id.choices = [SelectChoice(c.id, c.title) for c in targets]
     db.session.commit()  # the bank row, when it was just created
     return render_template("quiz/bank.html", course=course, bank=bank_, page=page, types=TYPES,
                            tags=services.bank_tags(bank_ids), share_form=share_form, action=ActionForm(),
@@ -306,7 +307,8 @@ def bank_template():
 def bank_share(course_id: int):
     course = _course_managed(course_id)
     form = ShareForm()
-    form.course_id.choices = [(c.id, c.title) for c in services.managed_courses(current_user) if c.id != course.id]
+    form.course_id.choices = [SelectChoice(c.id, c.title) for c in services.managed_courses(current_user)
+                             if c.id != course.id]
     if form.validate_on_submit():
         target = _course_managed(form.course_id.data)
         try:

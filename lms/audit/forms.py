@@ -4,9 +4,15 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-OUTCOMES = [("", _l("全部结果")), ("success", _l("成功")), ("failure", _l("失败")), ("denied", _l("拒绝"))]
+OUTCOMES = [
+    SelectChoice("", _l("全部结果")),
+    SelectChoice("success", _l("成功")),
+    SelectChoice("failure", _l("失败")),
+    SelectChoice("denied", _l("拒绝")),
+]
 
 
 class AuditFilterForm(FlaskForm):

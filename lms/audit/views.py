@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from lms import audit
 from lms.audit.forms import AuditFilterForm
@@ -59,8 +60,8 @@ def index():
     require(VIEW, "audit")
     form = AuditFilterForm(request.args)
     actions = sorted(set(db.session.scalars(select(AuditLog.action).distinct())) | set(ACTION_LABELS))
-    form.action.choices = [("", str(_l("全部事件")))] + [
-        (a, f"{ACTION_LABELS[a]}（{a}）" if a in ACTION_LABELS else a) for a in actions
+    form.action.choices = [SelectChoice("", str(_l("全部事件")))] + [
+        SelectChoice(a, f"{ACTION_LABELS[a]}（{a}）" if a in ACTION_LABELS else a) for a in actions
     ]
     q = select(AuditLog)
     filters = {}

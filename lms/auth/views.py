@@ -128,7 +128,7 @@ def change_password():
     if form.validate_on_submit():
         if not services.verify_password(user, form.current_password.data):
             audit.log("auth.password_change", user, outcome="failure", details={"reason": "bad_current_password"})
-            services.register_failure(user)
+            services.wrong_current_password(user, request.remote_addr)
             if services.is_locked(user):
                 # Guessing the current password from a stolen session ends with that session.
                 sessions.end_sessions(user.id)

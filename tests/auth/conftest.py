@@ -36,3 +36,26 @@ def audit_rows(app):
         return list(db.session.scalars(q))
 
     return rows
+
+
+def totp_code(secret: str, offset: int = 0) -> str:
+    """What an authenticator app shows for `secret` now (+offset 30-second steps)."""
+    import time
+
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(int(time.time()) // totp.interval + offset)
+
+
+@pytest.fixture
+def session_count(app):
+    from lms.auth.models import UserSession
+    from lms.extensions import db
+
+    def count(user) -> int:
+        from sqlalchemy import func
+
+        return db.session.scalar(select(func.count(UserSession.id)).where(UserSession.user_id == user.id))
+
+    return count

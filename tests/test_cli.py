@@ -29,7 +29,7 @@ def snapshot(db) -> dict:
     return out
 
 
-def test_demo_builds_a_realistic_university(app, runner, db):
+def test_demo_builds_a_realistic_university(app, runner, db, fast_hash):
     from lms.accounts.models import RoleAssignment, User
     from lms.auth.services import verify_password
     from lms.courses.models import Course
@@ -71,6 +71,7 @@ def test_demo_builds_a_realistic_university(app, runner, db):
     member = db.session.scalar(select(User).where(User.login_id == "member"))
     assert verify_password(member, DEMO_PASSWORD)
     assert len({p.password_hash for p in people}) == len(people)  # salted one by one
+    assert all(p.password_hash.startswith("pbkdf2:sha256:1000$") for p in people)  # through hash_password
 
     courses = db.session.scalars(select(Course)).all()
     assert {"theory", "policy", "history"} <= {c.category for c in courses}

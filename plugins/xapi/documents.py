@@ -64,8 +64,10 @@ def check_preconditions(doc: XapiDocument | None, if_match: str | None, if_none_
 def put(kind: str, doc_id: str, content: bytes, content_type: str, *, if_match=None, if_none_match=None,
         require_precondition: bool = False, **keys) -> XapiDocument:
     doc = get(kind, doc_id, **keys)
-    if require_precondition and doc is not None and if_match is None and if_none_match is None:
-        raise Conflict("If-Match: the document exists; send If-Match (or If-None-Match) to change it")
+    if require_precondition and if_match is None and if_none_match is None:
+        if doc is not None:
+            raise Conflict("If-Match: the document exists; send If-Match (or If-None-Match) to change it")
+        raise LRSError("If-None-Match: send If-None-Match: * to create the document (or If-Match to change it)")
     check_preconditions(doc, if_match, if_none_match)
     now = utcnow()
     if doc is None:

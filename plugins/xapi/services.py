@@ -100,6 +100,7 @@ def verify_signature(stmt: dict, jws: bytes) -> None:
         raise LRSError("attachments: the signature is not a well-formed JWS (compact serialization)") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise LRSError("attachments: the JWS header and payload must be JSON objects")
+    v.normalize(payload)
     alg = header.get("alg")
     if alg not in ("RS256", "RS384", "RS512"):
         raise LRSError("attachments: the JWS algorithm must be RS256, RS384 or RS512")
@@ -142,7 +143,7 @@ def _related(stmt: dict, agents: set[str], activities: set[str], defs: dict[str,
     if otype == "Activity":
         activities.add(obj["id"])
         if "definition" in obj:
-            defs.setdefault(obj["id"], {}).update(obj["definition"])
+            v.merge_definition(defs.setdefault(obj["id"], {}), obj["definition"])
     elif otype in ("Agent", "Group"):
         _actor_keys(obj, agents)
     elif otype == "SubStatement":
@@ -154,7 +155,7 @@ def _related(stmt: dict, agents: set[str], activities: set[str], defs: dict[str,
         for a in items if isinstance(items, list) else [items]:
             activities.add(a["id"])
             if "definition" in a:
-                defs.setdefault(a["id"], {}).update(a["definition"])
+                v.merge_definition(defs.setdefault(a["id"], {}), a["definition"])
     if not sub:
         _actor_keys(stmt.get("authority"), agents)
 
@@ -205,6 +206,7 @@ def save_statements(
     for i, s in enumerate(statements):
         try:
             v.statement(s)
+            v.normalize(s)
         except v.ValidationError as exc:
             where = f"statement[{i}]." if len(statements) > 1 else ""
             raise LRSError(f"{where}{exc}") from None
@@ -372,14 +374,7 @@ def _merge_activity_definitions(defs: dict[str, dict]) -> None:
         if row is None:
             db.session.add(XapiActivity(activity_id=aid, definition=dumps(new)))
             continue
-        merged = json.loads(row.definition or "{}")
-        for k, val in new.items():
-            if isinstance(val, dict) and isinstance(merged.get(k), dict) and k in ("name", "description"):
-                merged[k].update(val)
-            elif k == "extensions" and isinstance(merged.get(k), dict):
-                merged[k].update(val)
-            else:
-                merged[k] = val
+        merged = v.merge_definition(json.loads(row.definition or "{}"), new)
         row.definition = dumps(merged)
         row.updated_at = utcnow()
     db.session.flush()
@@ -550,7 +545,7 @@ def run_query(q: Query) -> tuple[list[tuple[int, str, datetime]], bool]:
     more = len(page) > limit
     page = page[:limit]
     pks = [r[0] for r in page]
-    data = dict(db.session.execute(select(S.id, S.data).where(S.id.in_(pks)))) if pks else {}
+    data = dict(db.session.execute(select(S.id, S.data).where(S.id.in_(pks))).all()) if pks else {}
     return [(r[0], data[r[0]], r[1]) for r in page], more
 
 
@@ -616,7 +611,7 @@ def format_statement(s: dict, fmt: str, langs: list[str] | None = None, canon: d
 
     def activity_out(a: dict) -> dict:
         if fmt == "ids":
-            return {k: a[k] for k in ("objectType", "id") if k in a}
+            return {"id": a["id"]}
         d = (canon or {}).get(a["id"], a.get("definition"))
         out = {k: a[k] for k in ("objectType", "id") if k in a}
         if d:

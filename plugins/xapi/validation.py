@@ -16,8 +16,9 @@ TIMESTAMP_RE = re.compile(
     r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 DURATION_RE = re.compile(
-    r"^P(?!$)(\d+(?:\.\d+)?Y)?(\d+(?:\.\d+)?M)?(\d+(?:\.\d+)?W)?(\d+(?:\.\d+)?D)?"
+    r"^P(?!$)(\d+(?:\.\d+)?Y)?(\d+(?:\.\d+)?M)?()(\d+(?:\.\d+)?D)?"
     r"(T(?=\d)(\d+(?:\.\d+)?H)?(\d+(?:\.\d+)?M)?(\d+(?:\.\d+)?S)?)?$"
+    r"|^P(\d+(?:\.\d+)?W)$"  # weeks stand alone (ISO 8601 4.4.3.2)
 )
 # RFC 5646 language tag (langtag | privateuse | grandfathered irregular), case-insensitive.
 _LANGTAG = (
@@ -156,6 +157,8 @@ def duration_seconds(value: str) -> float:
     def num(g):
         return float(g[:-1]) if g else 0.0
 
+    if m.group(9):
+        return num(m.group(9)) * 7 * 86400
     y, mo, w, d = (num(m.group(i)) for i in (1, 2, 3, 4))
     h, mi, s = (num(m.group(i)) for i in (6, 7, 8))
     return (((y * 365 + mo * 30 + w * 7 + d) * 24 + h) * 60 + mi) * 60 + s
@@ -280,7 +283,7 @@ def definition(value, path: str) -> None:
     if "extensions" in value:
         extensions(value["extensions"], f"{path}.extensions")
     itype = value.get("interactionType")
-    if "interactionType" in value and itype not in INTERACTION_TYPES:
+    if "interactionType" in value and (not isinstance(itype, str) or itype not in INTERACTION_TYPES):
         fail(f"{path}.interactionType", "must be one of " + ", ".join(sorted(INTERACTION_TYPES)))
     if "correctResponsesPattern" in value:
         if itype is None:
@@ -487,11 +490,35 @@ def statement(value) -> None:
         au = _obj(value["authority"], "authority")
         actor(au, "authority")
         if au.get("objectType") == "Group":
-            members = au.get("member") or []
-            if len(members) != 2:
+            if any(k in au for k in IFI_KEYS):
+                fail("authority", "an authority Group must be anonymous (the OAuth consumer and user as members)")
+            if len(au.get("member") or []) != 2:
                 fail("authority.member", "an authority Group must have exactly two members (OAuth consumer and user)")
     _statement_body(value, "", sub=False)
 
 
 def canonical_uuid(value: str) -> str:
     return str(uuid.UUID(value))
+
+
+def normalize(stmt: dict) -> dict:
+    """Store context activities as arrays (the LRS returns them so even when one object was sent)."""
+    for st in (stmt, stmt.get("object") if isinstance(stmt.get("object"), dict) else None):
+        if not st:
+            continue
+        ca = (st.get("context") or {}).get("contextActivities")
+        if isinstance(ca, dict):
+            for k, val in list(ca.items()):
+                if isinstance(val, dict):
+                    ca[k] = [val]
+    return stmt
+
+
+def merge_definition(base: dict, new: dict) -> dict:
+    """Merge an activity definition into another: language maps and extensions key by key, the rest replaced."""
+    for k, val in new.items():
+        if k in ("name", "description", "extensions") and isinstance(val, dict) and isinstance(base.get(k), dict):
+            base[k] = {**base[k], **val}
+        else:
+            base[k] = val
+    return base

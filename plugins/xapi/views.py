@@ -96,7 +96,9 @@ def _unwrap() -> XRequest:
         form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise LRSError("body: the form must be UTF-8") from None
-    headers, params, body = {}, {}, b""
+    headers = {k.lower(): val for k, val in request.headers.items()
+               if k.lower() not in ("content-type", "content-length")}
+    params, body = {}, b""
     for k, values in form.items():
         if len(values) > 1:
             raise LRSError(f"{k}: the form field is given more than once")
@@ -151,6 +153,9 @@ def _lrs_gate():
 def _version_header(resp: Response):
     if request.endpoint in LRS_ENDPOINTS:
         resp.headers["X-Experience-API-Version"] = services.VERSION
+        x = g.get("x")
+        if request.endpoint == "xapi.statements" and x is not None and x.method in ("GET", "HEAD"):
+            resp.headers.setdefault("X-Experience-API-Consistent-Through", services.consistent_through())
     return resp
 
 

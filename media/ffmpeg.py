@@ -174,6 +174,9 @@ def run(
     t_err.join(timeout=5)
     if t_out is not None:
         t_out.join(timeout=5)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     stderr = b"".join(stderr_chunks).decode("utf-8", "replace")
     tail = "\n".join(stderr.strip().splitlines()[-15:])
     if stop_reason == "timeout":

@@ -80,12 +80,7 @@ def video_for(lesson: Lesson, create: bool = True) -> Video | None:
 
 def create_lecture(course: Course, title: str, topic: str, description: str, presenter) -> Video:
     """A new lesson of type video at the end of `course`, with its (empty) lecture."""
-    position = (db.session.scalar(select(func.max(Lesson.position)).where(Lesson.course_id == course.id)) or 0) + 1
-    lesson = Lesson(course_id=course.id, title=title.strip(), type=VIDEO_TYPE, position=position, status="published",
-                    required=True, settings={})
-    lesson.course = course
-    db.session.add(lesson)
-    db.session.flush()
+    lesson = course_services.add_lesson(course, title=title, type_key=VIDEO_TYPE)
     video = video_for(lesson)
     video.topic = topic if topic in TOPICS else "other"
     video.description = description.strip()
@@ -158,6 +153,8 @@ def receive_chunk(up: Upload, stream, offset: int, length: int | None) -> Upload
         # A dropped connection: keep what arrived whole? No: the chunk is cut back, the client resends it.
         storage().append(up.part_key, _Empty(), offset, 0)
         raise MicrolectureError(_("分片没有完整收到，请重试。"), 400, received=up.received)
+    if written == 0 and remaining > 0:
+        raise MicrolectureError(_("没有收到分片数据，请重试。"), 400, received=up.received)
     up.received += written
     return up
 

@@ -68,7 +68,8 @@ def index():
                        per_page=12, error_out=False)
     lectures = [v for v in page.items if can(current_user, VIEW, v)]
     return render_template("microlecture/index.html", page=page, lectures=lectures, topics=TOPICS, topic=topic,
-                           sort=sort, teachers=services.teachers_with_lectures()[:8])
+                           sort=sort, teachers=services.teachers_with_lectures()[:8],
+                           can_teach=can(current_user, VIEW, "teach"))
 
 
 @bp.get("/teachers/<int:user_id>")

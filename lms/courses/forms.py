@@ -4,7 +4,16 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from lms.courses.models import CATEGORIES
@@ -14,7 +23,7 @@ class CourseForm(FlaskForm):
     title = StringField(_l("课程名称"), validators=[DataRequired(_l("请填写课程名称")),
                                                     Length(max=200, message=_l("最多 200 字"))])
     summary = TextAreaField(_l("课程简介"), validators=[Length(max=5000, message=_l("最多 5000 字"))])
-    category = SelectField(_l("课程分类"), choices=[(k, _l(v)) for k, v in CATEGORIES.items()])
+    category = SelectField(_l("课程分类"), choices=[SelectChoice(k, _l(v)) for k, v in CATEGORIES.items()])
     audience = StringField(_l("面向对象"), validators=[Length(max=200, message=_l("最多 200 字"))],
                            description=_l("例如：全体党员、入党积极分子"))
     credit_hours = DecimalField(_l("学时"), places=2, default=1, validators=[

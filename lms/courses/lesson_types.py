@@ -27,7 +27,7 @@ class LessonType(ABC):
     def editor_url(self, lesson) -> str | None:
         return url_for(self.editor_endpoint, lesson_id=lesson.id) if self.editor_endpoint else None
 
-    def on_create(self, lesson) -> None:
+    def on_create(self, lesson) -> None:  # noqa: B027 (optional: most types need no rows)
         """A lesson of this type was created (inside the transaction): create the plugin's rows."""
 
     def summary(self, lesson) -> str:

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from lms import audit
 from lms.accounts.models import RoleAssignment, User
@@ -25,7 +26,7 @@ COVER_MAX_BYTES = 5 * 1024 * 1024
 def _slot(name: str, **kwargs) -> Markup:
     """Join what plugins return for a template slot."""
     parts = [p for p in getattr(hook(), name)(**kwargs) if p]
-    return Markup("\n").join(Markup(p) if not isinstance(p, Markup) else p for p in parts)
+    return Markup("\n").join(parts)  # plain strings are escaped; plugins return Markup for HTML
 
 
 def _course_or_404(course_id: int) -> Course:
@@ -172,14 +173,14 @@ def _teacher_choices(course: Course | None) -> list[tuple[int, str]]:
     ).unique())
     if course is not None:
         teachers += [t for t in course.teachers if t not in teachers]
-    return [(t.id, f"{t.name}（{t.login_id}）") for t in teachers]
+    return [SelectChoice(t.id, f"{t.name}（{t.login_id}）") for t in teachers]
 
 
 def _prepare_course_form(form: CourseForm, course: Course | None) -> None:
     units = _manageable_units(current_user)
     if course is not None and course.owner_unit is not None and course.owner_unit not in units:
         units.append(course.owner_unit)
-    form.owner_unit_id.choices = [(0, _("（不指定）"))] + [(u.id, u.name) for u in units]
+    form.owner_unit_id.choices = [SelectChoice(0, _("（不指定）"))] + [SelectChoice(u.id, u.name) for u in units]
     form.teachers.choices = _teacher_choices(course)
 
 
@@ -190,7 +191,7 @@ def _validate_course_form(form: CourseForm, course: Course | None) -> bool:
         if unit_id is None:
             form.owner_unit_id.errors.append(_("请选择课程所属的组织。"))
             ok = False
-    if unit_id is not None and unit_id not in {c[0] for c in form.owner_unit_id.choices}:
+    if unit_id is not None and unit_id not in {c.value for c in form.owner_unit_id.choices}:
         form.owner_unit_id.errors.append(_("不能把课程归到您管理范围以外的组织。"))
         ok = False
     return ok
@@ -294,8 +295,8 @@ def outline_page(course_id: int):
 
 
 def _prepare_lesson_create(form: LessonCreateForm, course: Course) -> None:
-    form.type.choices = [(k, t.label or k) for k, t in sorted(lesson_types.registry().items())]
-    form.chapter_id.choices = [(0, _("（不分章节）"))] + [(c.id, c.title) for c in course.chapters]
+    form.type.choices = [SelectChoice(k, _(str(t.label or k))) for k, t in sorted(lesson_types.registry().items())]
+    form.chapter_id.choices = [SelectChoice(0, _("（不分章节）"))] + [SelectChoice(c.id, c.title) for c in course.chapters]
     if form.chapter_id.data is None and course.chapters:
         form.chapter_id.data = course.chapters[-1].id
 
@@ -437,7 +438,7 @@ def edit_lesson(lesson_id: int):
     lesson = _lesson_or_403(lesson_id)
     course = lesson.course
     form = LessonEditForm()
-    form.chapter_id.choices = [(0, _("（不分章节）"))] + [(c.id, c.title) for c in course.chapters]
+    form.chapter_id.choices = [SelectChoice(0, _("（不分章节）"))] + [SelectChoice(c.id, c.title) for c in course.chapters]
     if request.method == "GET":
         form.title.data = lesson.title
         form.chapter_id.data = lesson.chapter_id or 0

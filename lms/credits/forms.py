@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from lms.credits.models import REQUIREMENT_CATEGORIES, RULE_KINDS
@@ -39,7 +40,7 @@ def tiers_text(tiers: list[dict]) -> str:
 
 
 class RuleForm(FlaskForm):
-    kind = SelectField(_l("规则类型"), choices=[(k, _l(v)) for k, v in RULE_KINDS.items()])
+    kind = SelectField(_l("规则类型"), choices=[SelectChoice(k, _l(v)) for k, v in RULE_KINDS.items()])
     tiers = TextAreaField(_l("时长分档（分钟=学时，每行一档）"), default="30=1\n15=0.5\n0=0.25")
     passed_test = DecimalField(_l("测验通过计学时"), default=0.5, places=2,
                                validators=[Optional(), NumberRange(0, 100, _l("须在 0 到 100 之间"))])
@@ -80,7 +81,7 @@ class RuleForm(FlaskForm):
 
 
 class RequirementForm(FlaskForm):
-    category = SelectField(_l("人员类别"), choices=[(k, _l(v)) for k, v in REQUIREMENT_CATEGORIES.items()])
+    category = SelectField(_l("人员类别"), choices=[SelectChoice(k, _l(v)) for k, v in REQUIREMENT_CATEGORIES.items()])
     hours = DecimalField(_l("年度学时要求"), places=2, validators=[
         InputRequired(_l("请填写学时要求")), NumberRange(0, 500, _l("须在 0 到 500 之间"))])
 

@@ -23,6 +23,7 @@ def courses(app, users, org, make_user):
     b = Course(title="党史学习教育", status="published", owner_unit_id=org.b.id)
     b.teachers.append(other_teacher)
     draft = Course(title="未发布的课程", status="draft", owner_unit_id=org.a.id)
+    draft.teachers.append(users.teacher)
     db.session.add_all([a, b, draft])
     db.session.flush()
     lesson = Lesson(course_id=a.id, title="第一讲 新时代的历史方位", type="article", status="published")

@@ -145,7 +145,7 @@ def _purge_recorded(first_id: int) -> bool:
 
 
 def purge_older_than(days: int, now: datetime | None = None) -> int:
-    """Delete the oldest rows past the retention period (never below 180 days); returns the count.
+    """Delete the rows older than `days` whole days (never below 180); returns the count.
 
     Only a prefix of the chain is deleted (every row before the first one still within the period),
     so the remaining rows still verify; the purge itself is an audit row naming where the chain now
@@ -153,7 +153,8 @@ def purge_older_than(days: int, now: datetime | None = None) -> int:
     """
     if days < 180:
         raise ValueError("audit retention must be at least 180 days")
-    cutoff = (now or utcnow()) - timedelta(days=days)
+    # Whole days: a row from the day exactly `days` days ago is kept for the whole of that day.
+    cutoff = ((now or utcnow()) - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     first_kept = db.session.scalar(select(db.func.min(AuditLog.id)).where(AuditLog.at >= cutoff))
     q = db.delete(AuditLog)
     if first_kept is not None:

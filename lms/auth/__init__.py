@@ -37,7 +37,8 @@ def init_app(app: Flask) -> None:
 
 
 def _forget_request_user():
-    for key in ("_login_user", "lms_session", "lms_session_expired"):
+    # (Flask-WTF caches the CSRF token of the session in g.csrf_token as well.)
+    for key in ("_login_user", "lms_session", "lms_session_expired", "csrf_token"):
         g.pop(key, None)
 
 

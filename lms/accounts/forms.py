@@ -39,8 +39,14 @@ class PersonForm(FlaskForm):
     def validate_joined_on(self, field):
         if field.data and field.data > date.today():
             raise ValidationError(_l("入党时间不能晚于今天"))
-        if not field.data and self.category.data in ("full", "probationary"):
-            raise ValidationError(_l("正式党员、预备党员须填写入党时间"))
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        # checked here: the field's Optional() validator stops its own chain when it is empty
+        if not self.joined_on.data and not self.joined_on.errors and self.category.data in ("full", "probationary"):
+            self.joined_on.errors = list(self.joined_on.errors) + [_l("正式党员、预备党员须填写入党时间")]
+            ok = False
+        return ok
 
     def validate_phone(self, field):
         try:

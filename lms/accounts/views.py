@@ -382,7 +382,7 @@ def import_members():
             file_error = str(exc)
             form.file.errors.append(file_error)
         else:
-            if result.ok:
+            if result.ok and (result.of("create") or result.of("update")):
                 token = importing.stash(current_app.instance_path, data, current_user.id,
                                         form.file.data.filename or "")
     confirm = ImportConfirmForm(token=token) if token else None

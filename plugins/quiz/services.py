@@ -215,6 +215,12 @@ def _assign(rules: list[QuizDrawRule], candidates: list[list[int]], rng: random.
     return picked
 
 
+def live_items(paper: QuizPaper) -> list[QuizPaperItem]:
+    """The paper's items whose questions are still in the bank."""
+    db.session.flush()  # items just appended get their question loaded
+    return [it for it in paper.items if not it.question.archived]
+
+
 def publish_problems(paper: QuizPaper) -> list[str]:
     """Why the paper cannot be published (Chinese sentences); empty when it can."""
     problems: list[str] = []
@@ -223,8 +229,7 @@ def publish_problems(paper: QuizPaper) -> list[str]:
     if paper.opens_at and paper.closes_at and paper.closes_at <= paper.opens_at:
         problems.append(_("关闭时间必须晚于开放时间"))
     if paper.selection == "fixed":
-        live = [it for it in paper.items if not it.question.archived]
-        if not live:
+        if not live_items(paper):
             problems.append(_("试卷还没有题目"))
         return problems
     if not paper.rules:
@@ -256,7 +261,7 @@ def publish_paper(paper: QuizPaper) -> None:
 
 def paper_max_score(paper: QuizPaper) -> float:
     if paper.selection == "fixed":
-        return sum(it.score or it.question.score for it in paper.items if not it.question.archived)
+        return sum(it.score or it.question.score for it in live_items(paper))
     total = 0.0
     for r in paper.rules:
         if r.score_each:
@@ -268,7 +273,7 @@ def paper_max_score(paper: QuizPaper) -> float:
 
 def paper_question_count(paper: QuizPaper) -> int:
     if paper.selection == "fixed":
-        return len([it for it in paper.items if not it.question.archived])
+        return len(live_items(paper))
     return sum(r.count for r in paper.rules)
 
 
@@ -305,9 +310,8 @@ def start_problem(paper: QuizPaper, user, now: datetime | None = None) -> str | 
 def _draw_layout(paper: QuizPaper, rng: random.Random) -> list[dict]:
     entries: list[dict] = []
     if paper.selection == "fixed":
-        for it in paper.items:
-            if not it.question.archived:
-                entries.append({"q": it.question_id, "s": float(it.score or it.question.score)})
+        for it in live_items(paper):
+            entries.append({"q": it.question_id, "s": float(it.score or it.question.score)})
     else:
         candidates = [rule_candidates(paper, r) for r in paper.rules]
         picked = _assign(paper.rules, candidates, rng)

@@ -183,7 +183,7 @@
   form.addEventListener("submit", function (ev) {
     if (submitting) { ev.preventDefault(); return; }
     var blank = Array.prototype.filter.call(form.querySelectorAll("fieldset[data-qid]"), isBlank).length;
-    var msg = blank ? ds.msgConfirm.replace("%(n)s", blank) : ds.msgConfirmAll;
+    var msg = blank ? ds.msgConfirm.replace("{n}", blank) : ds.msgConfirmAll;
     if (!window.confirm(msg)) { ev.preventDefault(); return; }
     submitting = true;
     try { window.localStorage.removeItem(storeKey); } catch (e) { /* ignore */ }

@@ -15,7 +15,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from lms import audit
-from lms.accounts.models import CATEGORY_BY_LABEL, MEMBER_CATEGORIES, ROLES, PersonTransfer, RoleAssignment, User
+from lms.accounts.models import (
+    CATEGORY_BY_LABEL,
+    MEMBER_CATEGORIES,
+    ROLES,
+    PersonTransfer,
+    RoleAssignment,
+    User,
+)
 from lms.authz import GRANT, MANAGE, MANAGE_MEMBERS, RoleGrant, can, grant_refusal, scope_filter
 from lms.extensions import db
 from lms.org.models import OrgUnit

@@ -6,17 +6,31 @@ import re
 from datetime import timedelta
 
 from flask import (
-    Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for,
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from lms import audit
 from lms.accounts import importing, services
 from lms.accounts.forms import (
-    ActionForm, ImportConfirmForm, ImportUploadForm, PersonForm, RoleForm, TransferForm,
+    ActionForm,
+    ImportConfirmForm,
+    ImportUploadForm,
+    PersonForm,
+    RoleForm,
+    TransferForm,
 )
 from lms.accounts.models import MEMBER_CATEGORIES, ROLES, RoleAssignment, User
 from lms.audit.models import AuditLog
@@ -216,14 +230,19 @@ def create():
         else:
             from lms.auth.services import hash_password
 
-            person = services.create_person(
-                current_user, name=form.name.data, login_id=form.login_id.data.strip(), unit=unit,
-                category=form.category.data, joined_on=form.joined_on.data, phone=form.phone.data,
-                password_hash=hash_password(form.password.data),
-            )
-            db.session.commit()
-            flash(_("已添加“%(name)s”，首次登录时须修改初始密码。", name=person.name), "success")
-            return redirect(url_for("people.detail", user_id=person.id))
+            try:
+                person = services.create_person(
+                    current_user, name=form.name.data, login_id=form.login_id.data.strip(), unit=unit,
+                    category=form.category.data, joined_on=form.joined_on.data, phone=form.phone.data,
+                    password_hash=hash_password(form.password.data),
+                )
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                form.login_id.errors.append(_("该学号/工号已被使用"))
+            else:
+                flash(_("已添加“%(name)s”，首次登录时须修改初始密码。", name=person.name), "success")
+                return redirect(url_for("people.detail", user_id=person.id))
     return render_template("people/form.html", form=form, person=None), 400 if form.errors else 200
 
 
@@ -411,11 +430,16 @@ def import_confirm():
         return render_template("people/import.html", form=ImportUploadForm(), result=result, confirm=None), 400
     try:
         counts = importing.apply(result, current_user, form.password.data, source="web")
+        db.session.commit()
     except services.AccountError as exc:
         db.session.rollback()
         form.password.errors.append(str(exc))
         return render_template("people/import.html", form=ImportUploadForm(), result=result, confirm=form), 400
-    db.session.commit()
+    except IntegrityError:
+        # someone added one of these people at the same moment; the dry run will show it now
+        db.session.rollback()
+        flash(_("导入期间数据发生了变化，未导入任何数据，请重新上传检查。"), "warning")
+        return redirect(url_for("people.import_members"))
     importing.drop_stash(current_app.instance_path, form.token.data)
     flash(_("导入完成：新增 %(c)s 人，更新 %(u)s 人，未变化 %(n)s 人。",
             c=counts["create"], u=counts["update"], n=counts["unchanged"]), "success")

@@ -350,6 +350,7 @@ def paper_edit(lesson_id: int):
         before = {k: getattr(paper, k) for k in ("mode", "selection", "time_limit_minutes", "max_attempts",
                                                  "pass_percent", "reveal", "opens_at", "closes_at")}
         form.populate_obj(paper)
+        paper.instructions = form.instructions.data or ""
         paper.opens_at = _to_utc(form.opens_at.data)
         paper.closes_at = _to_utc(form.closes_at.data)
         problems = services.publish_problems(paper) if paper.is_published else []

@@ -5,15 +5,17 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from plugins.microlecture.models import TOPICS
 
-SPEED_CHOICES = [("1.0", _l("不允许倍速（1.0×）")), ("1.25", "1.25×"), ("1.5", "1.5×"), ("2.0", "2.0×")]
+SPEED_CHOICES = [SelectChoice("1.0", _l("不允许倍速（1.0×）")), SelectChoice("1.25", "1.25×"),
+                 SelectChoice("1.5", "1.5×"), SelectChoice("2.0", "2.0×")]
 
 
 def topic_choices():
-    return [(k, str(v)) for k, v in TOPICS.items()]
+    return [SelectChoice(k, str(v)) for k, v in TOPICS.items()]
 
 
 class ActionForm(FlaskForm):
@@ -21,7 +23,7 @@ class ActionForm(FlaskForm):
 
 
 class NewLectureForm(FlaskForm):
-    course_id = SelectField(_l("所属课程"), coerce=int, validators=[InputRequired(message=_l("请选择课程"))])
+    course_id = SelectField(_l("所属课程"), validators=[InputRequired(message=_l("请选择课程"))])
     title = StringField(_l("微课标题"), validators=[DataRequired(message=_l("请填写标题")), Length(max=200)])
     topic = SelectField(_l("专题"), choices=topic_choices, validators=[DataRequired()])
     description = TextAreaField(_l("简介"), validators=[Optional(), Length(max=2000)])
@@ -50,7 +52,8 @@ class RulesForm(FlaskForm):
 
 
 class ReviewForm(FlaskForm):
-    decision = RadioField(_l("审核结论"), choices=[("approve", _l("通过，发布")), ("return", _l("退回修改"))],
+    decision = RadioField(_l("审核结论"), choices=[SelectChoice("approve", _l("通过，发布")),
+                                                     SelectChoice("return", _l("退回修改"))],
                           validators=[InputRequired(message=_l("请选择审核结论"))])
     note = TextAreaField(_l("审核意见（退回时必填）"), validators=[Optional(), Length(max=2000)])
 

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.exceptions import HTTPException
+from wtforms.fields.choices import SelectChoice
 
 from lms.authz import MANAGE, VIEW, can, require
 from lms.courses.models import Course, Lesson
@@ -108,9 +109,9 @@ def mine():
     if not courses and not can(current_user, VIEW, "teach"):
         abort(403)
     form = NewLectureForm()
-    form.course_id.choices = [(c.id, c.title) for c in courses]
+    form.course_id.choices = [SelectChoice(str(c.id), c.title) for c in courses]
     if form.validate_on_submit():
-        course = db.session.get(Course, form.course_id.data)
+        course = db.session.get(Course, int(form.course_id.data))
         if course is None or not can(current_user, MANAGE, course):
             form.course_id.errors.append(_("您不能在这门课程中添加微课。"))
         else:

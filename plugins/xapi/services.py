@@ -75,8 +75,13 @@ class SaveResult:
 
 
 def _equivalent(a: dict, b: dict) -> bool:
-    """Two statements are the same when they agree on everything the client sent (not LRS-set fields)."""
+    """Two statements are the same when they agree on everything the client sent (not LRS-set fields).
+
+    `a` is the stored (or first) one; a timestamp the LRS filled in does not count when `b` has none.
+    """
     ignore = {"stored", "authority", "version", "id"}
+    if "timestamp" not in b and a.get("timestamp") == a.get("stored"):
+        ignore.add("timestamp")
 
     def norm(s):
         out = {k: s[k] for k in s if k not in ignore}

@@ -83,6 +83,27 @@ class Limits:
     file_bytes: int | None = None  # RLIMIT_FSIZE: no single output file larger than this
 
 
+def _load_prctl():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl
+    except (OSError, AttributeError):  # not Linux: no parent-death signal, the reaper still copes
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if the worker is killed (even with -9), ffmpeg is killed too,
+    so a dead attempt cannot keep writing."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _apply_limits(pid: int, limits: Limits) -> None:
     # prlimit() on the child after fork: safe in a threaded worker, unlike preexec_fn.
     with contextlib.suppress(ProcessLookupError, OSError):
@@ -120,6 +141,7 @@ def run(
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: a kill takes every thread and child with it
         close_fds=True,
+        preexec_fn=_die_with_parent if _PRCTL is not None else None,
     )
     _apply_limits(proc.pid, limits)
     stderr_chunks: list[bytes] = []

@@ -72,3 +72,8 @@ def test_agrees_with_the_naive_matcher_on_random_text():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
         assert {h for h in naive_find(words, text)} >= {h.word for h in m.find(text, limit=1000)}
         assert bool(naive_find(words, text)) == m.matches(text)
+
+
+def test_longest_word_wins_where_words_overlap():
+    m = Matcher(["赌博", "赌博机", "博彩"])
+    assert [h.word for h in m.find("买了赌博机和博彩")] == ["赌博机", "博彩"]

@@ -6,6 +6,7 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.routing import BuildError
 
 from lms.authz import VIEW, can, require
 from lms.courses.models import Course, Lesson
@@ -28,31 +29,20 @@ def reason_label(key: str) -> str:
 
 @bp.app_template_global("discussion_course_url")
 def course_url(course) -> str | None:
-    """The courses area's page of a course, when that area has one (found by its URL rule)."""
-    return _find_url("course_id", course_id=course.id)
+    """The course page of the courses area (None if that area is not there)."""
+    return _url("courses.detail", course_id=course.id)
 
 
 @bp.app_template_global("discussion_lesson_url")
 def lesson_url(lesson) -> str | None:
-    return _find_url("lesson_id", lesson_id=lesson.id, course_id=lesson.course_id)
+    return _url("courses.lesson", course_id=lesson.course_id, lesson_id=lesson.id)
 
 
-def _find_url(key: str, **values) -> str | None:
-    cache = current_app.extensions.setdefault("discussion_url_rules", {})
-    if key not in cache:
-        best = None
-        for rule in current_app.url_map.iter_rules():
-            if not rule.endpoint.startswith("courses.") or "GET" not in (rule.methods or ()):
-                continue
-            args = set(rule.arguments)
-            if key in args and args <= set(values) and (best is None or len(rule.rule) < len(best.rule)):
-                best = rule
-        cache[key] = best and (best.endpoint, tuple(best.arguments))
-    found = cache[key]
-    if not found:
+def _url(endpoint: str, **values) -> str | None:
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
         return None
-    endpoint, args = found
-    return url_for(endpoint, **{a: values[a] for a in args})
 
 
 def _get_or_404(model, ident):

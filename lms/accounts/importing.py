@@ -40,6 +40,7 @@ _ALIASES = {"学号": "学号/工号", "工号": "学号/工号", "学号／工�
             "类别": "党员类别", "手机": "手机号", "手机号码": "手机号", "入党日期": "入党时间"}
 EXAMPLE_PREFIX = "示例"
 MAX_ROWS = 5000
+MAX_SCANNED_ROWS = 20000
 MAX_BYTES = 5 * 1024 * 1024
 STASH_TTL_SECONDS = 3600
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -185,6 +186,9 @@ def _header_key(value) -> str | None:
 
 def read_rows(data: bytes) -> list[ImportRow]:
     """The data rows of an uploaded workbook (raw values, Excel row numbers); ImportFileError when unreadable."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -194,7 +198,8 @@ def read_rows(data: bytes) -> list[ImportRow]:
         raise ImportFileError("无法读取文件，请上传 .xlsx 格式的 Excel 文件（可先下载导入模板）")
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError,
+            DefusedXmlException, ParseError) as exc:
         log.info("unreadable import file: %s", exc)
         raise ImportFileError("无法读取文件，请上传 .xlsx 格式的 Excel 文件（可先下载导入模板）") from exc
     try:
@@ -219,6 +224,8 @@ def read_rows(data: bytes) -> list[ImportRow]:
             raise ImportFileError("缺少必填列：" + "、".join(missing) + "，请使用导入模板")
         out: list[ImportRow] = []
         for rnum, values in enumerate(rows, start=header_at + 1):
+            if rnum - header_at > MAX_SCANNED_ROWS:  # a sheet of endless formatted-but-empty rows
+                raise ImportFileError(f"表格行数过多（超过 {MAX_SCANNED_ROWS} 行），请删除多余的空行或分批导入")
             values = tuple(values or ())
 
             def get(col, values=values):
@@ -243,6 +250,12 @@ def read_rows(data: bytes) -> list[ImportRow]:
                 joined_raw=raw[4], phone_raw=raw[5],
             ))
         return out
+    except ImportFileError:
+        raise
+    except (DefusedXmlException, ParseError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        # sheets are parsed while being read: a damaged or hostile sheet shows up here
+        log.info("unreadable import sheet: %s", exc)
+        raise ImportFileError("无法读取文件，请上传 .xlsx 格式的 Excel 文件（可先下载导入模板）") from exc
     finally:
         wb.close()
 

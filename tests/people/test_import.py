@@ -302,3 +302,41 @@ def test_cli_refuses_weak_initial_password(app, org, tmp_path):
     result = app.test_cli_runner().invoke(args=["lms", "import-members", str(f), "--initial-password", "abc"])
     assert result.exit_code == 1 and "密码" in result.output
     assert _people() == {}
+
+
+def _with_sheet_xml(data: bytes, transform) -> bytes:
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            content = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = transform(content)
+            dst.writestr(item, content)
+    return out.getvalue()
+
+
+def test_xml_entity_bomb_in_a_sheet_is_refused(client, org, users, login_as):
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>')
+
+    def inject(xml: bytes) -> bytes:
+        body = xml.split(b"?>", 1)[1] if xml.startswith(b"<?xml") else xml
+        return bomb + body.replace(b"<v>", b"<v>&c;", 1)
+
+    login_as(client, users.org_admin)
+    resp = _upload(client, _with_sheet_xml(xlsx(GOOD_ROWS), inject))
+    assert resp.status_code == 400 and "无法读取文件" in resp.get_data(as_text=True)
+    assert _people() == {}
+
+
+def test_endless_empty_rows_are_refused(client, org, users, login_as, monkeypatch):
+    from lms.accounts import importing
+
+    monkeypatch.setattr(importing, "MAX_SCANNED_ROWS", 50)
+    login_as(client, users.org_admin)
+    rows = [GOOD_ROWS[0]] + [[None, None, None, " ", None, None]] * 60
+    resp = _upload(client, xlsx(rows))
+    assert resp.status_code == 400 and "表格行数过多" in resp.get_data(as_text=True)

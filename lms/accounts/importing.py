@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from lms import audit
 from lms.accounts import services
 from lms.accounts.models import MEMBER_CATEGORIES, User
-from lms.authz import MANAGE, MANAGE_MEMBERS, can
+from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, can
 from lms.extensions import db
 from lms.org.models import OrgUnit
 from lms.org.services import find_by_path
@@ -320,7 +320,10 @@ def plan(data: bytes, importer: User | None, today: date | None = None) -> Impor
             e.append(f"手机号“{str(r.phone_raw)[:20]}”不是有效的 11 位手机号")
         r.person = existing.get(r.login_id.lower()) if r.login_id else None
         if r.person is not None and importer is not None and not can(importer, MANAGE, r.person):
-            e.append(f"学号/工号 {r.login_id} 已被您管理范围之外的人员使用")
+            if can(importer, VIEW, r.person):
+                e.append(f"学号/工号 {r.login_id} 的人员担任您无权管理的角色，不能通过导入修改")
+            else:
+                e.append(f"学号/工号 {r.login_id} 已被您管理范围之外的人员使用")
         if not e:
             _classify(r)
     return result

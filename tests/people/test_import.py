@@ -340,3 +340,12 @@ def test_endless_empty_rows_are_refused(client, org, users, login_as, monkeypatc
     rows = [GOOD_ROWS[0]] + [[None, None, None, " ", None, None]] * 60
     resp = _upload(client, xlsx(rows))
     assert resp.status_code == 400 and "表格行数过多" in resp.get_data(as_text=True)
+
+
+def test_import_cannot_change_someone_who_outranks_the_importer(client, org, users, login_as, make_user):
+    boss = make_user("郑管理员", org.a1, roles=["sysadmin"], login_id="BOSS1")
+    login_as(client, users.secretary)
+    html = _upload(client, xlsx([["改名", "BOSS1", A1, "群众", None, None]])).get_data(as_text=True)
+    assert "担任您无权管理的角色" in html
+    db.session.refresh(boss)
+    assert boss.name == "郑管理员"

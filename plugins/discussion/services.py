@@ -11,6 +11,7 @@ from io import BytesIO
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
 
 from lms import audit, events
@@ -68,8 +69,8 @@ class RateLimited(DiscussionError):
 
     def __init__(self, retry_after: int):
         minutes, seconds = divmod(max(1, retry_after), 60)
-        wait = f"{minutes} 分 {seconds} 秒" if minutes else f"{seconds} 秒"
-        super().__init__(f"发言过于频繁，请 {wait}后再试。", field="body")
+        wait = _("%(m)s 分 %(s)s 秒", m=minutes, s=seconds) if minutes else _("%(s)s 秒", s=seconds)
+        super().__init__(_("发言过于频繁，请 %(wait)s后再试。", wait=wait), field="body")
         self.retry_after = max(1, retry_after)
 
 
@@ -215,9 +216,9 @@ def _render(post: DiscussionPost) -> None:
 def _validate_body(body: str) -> str:
     body = (body or "").replace("\r\n", "\n").strip()
     if not body:
-        raise DiscussionError("请填写内容。", field="body")
+        raise DiscussionError(_("请填写内容。"), field="body")
     if len(body) > current_app.config["DISCUSSION_BODY_MAX"]:
-        raise DiscussionError(f"内容不能超过 {current_app.config['DISCUSSION_BODY_MAX']} 字。", field="body")
+        raise DiscussionError(_("内容不能超过 %(n)s 字。", n=current_app.config["DISCUSSION_BODY_MAX"]), field="body")
     return body
 
 
@@ -239,12 +240,12 @@ def create_thread(user, target, *, title: str, body: str) -> DiscussionThread:
     lesson = target if isinstance(target, Lesson) else None
     course = lesson.course if lesson is not None else target
     if not can(user, VIEW, target):
-        raise DiscussionError("您没有权限在这里发言。")
+        raise DiscussionError(_("您没有权限在这里发言。"))
     title = (title or "").strip()
     if not title:
-        raise DiscussionError("请填写标题。", field="title")
+        raise DiscussionError(_("请填写标题。"), field="title")
     if len(title) > 100:
-        raise DiscussionError("标题不能超过 100 字。", field="title")
+        raise DiscussionError(_("标题不能超过 100 字。"), field="title")
     body = _validate_body(body)
     check_rate(user)
     held = _hold_words(user, course, title, body)
@@ -269,7 +270,7 @@ def create_thread(user, target, *, title: str, body: str) -> DiscussionThread:
 
 def create_reply(user, thread: DiscussionThread, *, body: str, quote: DiscussionPost | None = None) -> DiscussionPost:
     if not can(user, "reply", thread):
-        raise DiscussionError("该话题已锁定，不能回复。" if thread.locked else "您没有权限回复这个话题。")
+        raise DiscussionError(_("该话题已锁定，不能回复。") if thread.locked else "您没有权限回复这个话题。")
     body = _validate_body(body)
     if quote is not None and (quote.thread_id != thread.id or not can(user, VIEW, quote)):
         quote = None
@@ -372,15 +373,15 @@ def edit_post(user, post: DiscussionPost, *, body: str, title: str | None = None
     """Change a post, keeping the old text as a revision. A text that now matches the list is held
     again; a rejected post that is edited goes back to the review queue."""
     if not can(user, "edit", post):
-        raise DiscussionError("您不能编辑这条发言。")
+        raise DiscussionError(_("您不能编辑这条发言。"))
     body = _validate_body(body)
     thread = post.thread
     if post.is_first and title is not None:
         title = title.strip()
         if not title:
-            raise DiscussionError("请填写标题。", field="title")
+            raise DiscussionError(_("请填写标题。"), field="title")
         if len(title) > 100:
-            raise DiscussionError("标题不能超过 100 字。", field="title")
+            raise DiscussionError(_("标题不能超过 100 字。"), field="title")
     else:
         title = None
     if body == post.body and (title is None or title == thread.title):
@@ -414,7 +415,7 @@ def edit_post(user, post: DiscussionPost, *, body: str, title: str | None = None
 def delete_post(user, post: DiscussionPost) -> None:
     """Soft delete: the row stays and moderators still see (and can restore) it."""
     if not can(user, "delete", post):
-        raise DiscussionError("您不能删除这条发言。")
+        raise DiscussionError(_("您不能删除这条发言。"))
     now = utcnow()
     post.deleted_at = now
     post.deleted_by_id = user.id
@@ -430,7 +431,7 @@ def delete_post(user, post: DiscussionPost) -> None:
 
 def toggle_like(user, post: DiscussionPost) -> tuple[bool, int]:
     if not can(user, "like", post):
-        raise DiscussionError("不能给这条发言点赞。")
+        raise DiscussionError(_("不能给这条发言点赞。"))
     existing = db.session.scalar(select(DiscussionLike).where(DiscussionLike.post_id == post.id,
                                                               DiscussionLike.user_id == user.id))
     if existing is not None:
@@ -448,17 +449,17 @@ def toggle_like(user, post: DiscussionPost) -> tuple[bool, int]:
 
 def report_post(user, post: DiscussionPost, *, reason: str, detail: str = "") -> DiscussionReport:
     if not can(user, "report", post):
-        raise DiscussionError("不能举报这条发言。")
+        raise DiscussionError(_("不能举报这条发言。"))
     if reason not in REPORT_REASONS:
-        raise DiscussionError("请选择举报原因。", field="reason")
+        raise DiscussionError(_("请选择举报原因。"), field="reason")
     detail = (detail or "").strip()[:500]
     if reason == "other" and not detail:
-        raise DiscussionError("请说明举报的原因。", field="detail")
+        raise DiscussionError(_("请说明举报的原因。"), field="detail")
     existing = db.session.scalar(select(DiscussionReport).where(DiscussionReport.post_id == post.id,
                                                                 DiscussionReport.reporter_id == user.id))
     if existing is not None:
         if existing.status == "open":
-            raise DiscussionError("您已经举报过这条发言，管理员会尽快处理。")
+            raise DiscussionError(_("您已经举报过这条发言，管理员会尽快处理。"))
         existing.reason, existing.detail, existing.status = reason, detail, "open"
         existing.created_at, existing.resolved_at, existing.resolved_by_id = utcnow(), None, None
         report = existing
@@ -476,7 +477,7 @@ def report_post(user, post: DiscussionPost, *, reason: str, detail: str = "") ->
 # --- moderation ---------------------------------------------------------------------------------------
 def _require_moderator(user, post: DiscussionPost) -> None:
     if not can_moderate(user, post.thread.course):
-        raise DiscussionError("您没有权限审核这门课程的讨论。")
+        raise DiscussionError(_("您没有权限审核这门课程的讨论。"))
 
 
 def _resolve_reports(user, post: DiscussionPost, status: str) -> int:
@@ -497,7 +498,7 @@ def approve(user, post: DiscussionPost) -> None:
     _require_moderator(user, post)
     before = post.status
     if post.deleted_at is not None or post.status not in (PENDING, PUBLISHED):
-        raise DiscussionError("这条发言当前不能通过审核。")
+        raise DiscussionError(_("这条发言当前不能通过审核。"))
     dismissed = _resolve_reports(user, post, "dismissed")
     _moderated(user, post, None)
     audit.log("discussion.approve", post, actor=user,
@@ -513,9 +514,9 @@ def reject(user, post: DiscussionPost, reason: str) -> None:
     _require_moderator(user, post)
     reason = (reason or "").strip()
     if not reason:
-        raise DiscussionError("请填写不通过的理由。", field="reason")
+        raise DiscussionError(_("请填写不通过的理由。"), field="reason")
     if post.status != PENDING or post.deleted_at is not None:
-        raise DiscussionError("只有待审核的发言可以驳回。")
+        raise DiscussionError(_("只有待审核的发言可以驳回。"))
     post.status = REJECTED
     if post.is_first:
         post.thread.status = REJECTED
@@ -530,7 +531,7 @@ def reject(user, post: DiscussionPost, reason: str) -> None:
 def hide(user, post: DiscussionPost, reason: str = "") -> None:
     _require_moderator(user, post)
     if post.status != PUBLISHED or post.deleted_at is not None:
-        raise DiscussionError("只有已发布的发言可以隐藏。")
+        raise DiscussionError(_("只有已发布的发言可以隐藏。"))
     reason = (reason or "").strip()[:500]
     post.status = HIDDEN
     if post.is_first:
@@ -549,7 +550,7 @@ def restore(user, post: DiscussionPost) -> None:
     _require_moderator(user, post)
     before = "deleted" if post.deleted_at is not None else post.status
     if before not in ("deleted", HIDDEN, REJECTED):
-        raise DiscussionError("这条发言不需要恢复。")
+        raise DiscussionError(_("这条发言不需要恢复。"))
     post.deleted_at = None
     post.deleted_by_id = None
     if post.is_first:
@@ -563,9 +564,9 @@ def restore(user, post: DiscussionPost) -> None:
 
 def set_thread_flag(user, thread: DiscussionThread, flag: str, value: bool) -> None:
     if not can_moderate(user, thread.course):
-        raise DiscussionError("您没有权限管理这门课程的讨论。")
+        raise DiscussionError(_("您没有权限管理这门课程的讨论。"))
     if flag not in ("pinned", "locked"):
-        raise DiscussionError("未知的操作。")
+        raise DiscussionError(_("未知的操作。"))
     setattr(thread, flag, bool(value))
     audit.log(f"discussion.{'pin' if flag == 'pinned' else 'lock'}", thread, actor=user, details={"value": bool(value)})
     db.session.flush()
@@ -575,7 +576,7 @@ def set_official(user, post: DiscussionPost, value: bool) -> None:
     """Mark (or unmark) a reply as the thread's official answer (官方解答)."""
     _require_moderator(user, post)
     if post.is_first or not post.is_visible:
-        raise DiscussionError("只有已发布的回复可以设为官方解答。")
+        raise DiscussionError(_("只有已发布的回复可以设为官方解答。"))
     thread = post.thread
     if value:
         if thread.official_post_id and thread.official_post_id != post.id:
@@ -764,32 +765,32 @@ def save_image(user, course: Course, stream) -> DiscussionImage:
     from PIL import Image, ImageOps
 
     if not can(user, VIEW, course):
-        raise DiscussionError("您没有权限在这里上传图片。")
+        raise DiscussionError(_("您没有权限在这里上传图片。"))
     cfg = current_app.config
     limit, seconds = cfg["DISCUSSION_IMAGE_RATE"]
     recent = db.session.scalar(select(func.count(DiscussionImage.id)).where(
         DiscussionImage.uploader_id == user.id,
         DiscussionImage.created_at >= utcnow() - timedelta(seconds=seconds))) or 0
     if recent >= limit:
-        raise DiscussionError("上传图片过于频繁，请稍后再试。", field="image")
+        raise DiscussionError(_("上传图片过于频繁，请稍后再试。"), field="image")
     max_bytes = cfg["DISCUSSION_IMAGE_MAX_BYTES"]
     data = stream.read(max_bytes + 1)
     if not data:
-        raise DiscussionError("请选择图片文件。", field="image")
+        raise DiscussionError(_("请选择图片文件。"), field="image")
     if len(data) > max_bytes:
-        raise DiscussionError(f"图片不能超过 {max_bytes // (1024 * 1024)} MB。", field="image")
+        raise DiscussionError(_("图片不能超过 %(n)s MB。", n=max_bytes // (1024 * 1024)), field="image")
     fmt = sniff_image(data[:16])
     if fmt is None:
-        raise DiscussionError("只支持 JPG、PNG、GIF、WebP 格式的图片。", field="image")
+        raise DiscussionError(_("只支持 JPG、PNG、GIF、WebP 格式的图片。"), field="image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(BytesIO(data))
             if img.format != fmt:
-                raise DiscussionError("图片内容与格式不符。", field="image")
+                raise DiscussionError(_("图片内容与格式不符。"), field="image")
             w, h = img.size
             if w * h > cfg["DISCUSSION_IMAGE_MAX_PIXELS"] or w < 1 or h < 1:
-                raise DiscussionError("图片尺寸过大。", field="image")
+                raise DiscussionError(_("图片尺寸过大。"), field="image")
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -797,7 +798,7 @@ def save_image(user, course: Course, stream) -> DiscussionImage:
         raise
     except Exception as exc:  # Pillow raises many types for broken or hostile files
         log.info("discussion image refused: %s", type(exc).__name__)
-        raise DiscussionError("图片文件已损坏或无法识别。", field="image") from exc
+        raise DiscussionError(_("图片文件已损坏或无法识别。"), field="image") from exc
     has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
     img = img.convert("RGBA" if has_alpha else "RGB")
     side = cfg["DISCUSSION_IMAGE_MAX_SIDE"]

@@ -6,6 +6,7 @@ slows no request: the request only inserts a row.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -40,7 +41,7 @@ class _RawStatements(StatementList):
 
     def __init__(self, raw_json: str):
         super().__init__()
-        self._raw = raw_json
+        object.__setattr__(self, "_raw", raw_json)  # tincan objects only accept their modelled properties
 
     def to_json(self, *args, **kwargs) -> str:
         return self._raw
@@ -70,12 +71,14 @@ def send_pending(batch: int = 100, now: datetime | None = None) -> tuple[int, in
             select(XapiStatement.id, XapiStatement.data).where(XapiStatement.id.in_([r.statement_pk for r in rows]))
         ).all())
         # one row per statement in a batch (a replay may have queued a statement twice)
-        body = "[" + ",".join(dict.fromkeys(data[r.statement_pk] for r in rows)) + "]"
+        # ASCII-only JSON (\uXXXX escapes): tincan hands http.client a str body, which it encodes as Latin-1.
+        body = json.dumps([json.loads(d) for d in dict.fromkeys(data[r.statement_pk] for r in rows)],
+                          ensure_ascii=True, separators=(",", ":"))
         try:
             resp = lrs.save_statements(_RawStatements(body))
             ok = resp.success
             error = None if ok else f"HTTP {resp.response.status}: {resp.data[:200]!r}"
-        except OSError as exc:
+        except Exception as exc:  # any failure to deliver keeps the rows for the next attempt
             ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
         stamp = utcnow()
         for r in rows:

@@ -14,7 +14,9 @@ class QuizPlugin(Plugin):
     description = "Question banks (Excel/GIFT/Aiken), fixed and random papers, timed exams, grading, statistics."
     default_config = {
         "QUIZ_DEADLINE_GRACE_SECONDS": 3,  # network slack after a deadline before answers are refused
-        "QUIZ_AUTOSAVE_SECONDS": 3,  # the page saves changed answers at most this often
+        "QUIZ_AUTOSAVE_SECONDS": 3,
+        # A contest (everyone's deadline = the closing time) is graded when it closes, by the periodic task.
+        "QUIZ_GRADE_AFTER_CLOSE": True,  # the page saves changed answers at most this often
         "QUIZ_DAILY_COUNT": 5,
         "QUIZ_DAILY_POINTS_PER_CORRECT": 1,
         "QUIZ_DAILY_BONUS_ALL_CORRECT": 2,

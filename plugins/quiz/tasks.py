@@ -15,12 +15,16 @@ log = logging.getLogger(__name__)
 
 @app_periodic_task(crontab(minute="*"))
 def quiz_submit_overdue():
-    """Attempts left open past their deadline (closed tab, lost network) are submitted with what was saved."""
-    from plugins.quiz.services import finalize_overdue
+    """Attempts left open past their deadline (closed tab, lost network) are submitted with what was saved;
+    closed attempts whose grading waited for the quiz to close are graded."""
+    from plugins.quiz.services import finalize_overdue, grade_due_attempts
 
     n = finalize_overdue()
     if n:
         log.info("auto-submitted %s overdue quiz attempts", n)
+    graded = grade_due_attempts()
+    if graded:
+        log.info("graded %s closed quiz attempts", graded)
     purge_import_uploads()
     return n
 

@@ -106,7 +106,7 @@ def test_submit_grades_everything_and_short_answers_go_to_the_teacher(
     resp = member_client.post(f"/quiz/attempt/{aid}/submit")
     assert resp.status_code == 302
     attempt = db.session.get(QuizAttempt, aid)
-    assert attempt.status == "submitted" and attempt.score == 8 and attempt.max_score == 10
+    assert attempt.status == "pending" and attempt.score == 8 and attempt.max_score == 10
     assert attempt.passed is None  # waits for the short answer
     html = member_client.get(f"/quiz/attempt/{aid}/result").get_data(as_text=True)
     assert "简答题待教师批阅" in html
@@ -396,3 +396,28 @@ def test_publish_error_for_empty_fixed_paper_and_missing_close_time(make_lesson,
     lesson = make_lesson(reveal="after_close")
     problems = services.publish_problems(services.paper_for(lesson))
     assert any("关闭时间" in p for p in problems) and any("还没有题目" in p for p in problems)
+
+
+def test_contest_is_graded_when_it_closes(member_client, fixed_paper, db, recorded_events):
+    """Everyone's deadline is the closing time: submits only close the attempt; grading follows the close."""
+    from plugins.quiz.tasks import quiz_submit_overdue
+
+    lesson, paper, qs = fixed_paper
+    with freeze_time(utcnow()) as clock:
+        paper.closes_at = utcnow() + timedelta(minutes=10)
+        db.session.commit()
+        aid = start(member_client, lesson)
+        save(member_client, aid, right_answers(qs))
+        member_client.post(f"/quiz/attempt/{aid}/submit")
+        attempt = db.session.get(QuizAttempt, aid)
+        assert attempt.status == "closed" and attempt.score is None
+        html = member_client.get(f"/quiz/attempt/{aid}/result").get_data(as_text=True)
+        assert "成绩将在测验结束" in html and "共产主义" not in html
+        assert "answered" not in [e.verb for e in recorded_events]
+        assert member_client.post(f"/quiz/attempt/{aid}/submit").status_code == 302  # still closed once
+        clock.tick(timedelta(minutes=11))
+        quiz_submit_overdue.call_local()
+    db.session.expire_all()
+    attempt = db.session.get(QuizAttempt, aid)
+    assert attempt.status == "pending" and attempt.score == 8
+    assert [e.verb for e in recorded_events].count("answered") == 5

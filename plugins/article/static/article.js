@@ -2,82 +2,88 @@
 // The server trusts none of it blindly: each report counts at most the wall-clock time since the last one.
 (function () {
   "use strict";
-  var root = document.querySelector("[data-article]");
-  if (!root || !window.LMS || !window.LMS.postJSON) { return; }
-  var url = root.getAttribute("data-heartbeat-url");
-  var every = Math.max(5, parseInt(root.getAttribute("data-beat-seconds"), 10) || 15) * 1000;
-  var statusEl = root.querySelector("[data-article-status]");
-  var endEl = root.querySelector("[data-article-end]");
-  var done = root.getAttribute("data-completed") === "true";
-  var visibleSince = document.visibilityState === "visible" ? Date.now() : null;
-  var pending = 0;  // visible milliseconds not yet reported
-  var reachedEnd = false;
-  var endSent = false;
-  var timer = null;
+  // This script comes before the site script (lms.js, which defines window.LMS) in the page:
+  // start once both have run.
+  if (window.LMS && window.LMS.postJSON) { init(); } else { document.addEventListener("DOMContentLoaded", init); }
 
-  function take() {
-    if (visibleSince !== null) {
-      var now = Date.now();
-      pending += now - visibleSince;
-      visibleSince = now;
+  function init() {
+    var root = document.querySelector("[data-article]");
+    if (!root || !window.LMS || !window.LMS.postJSON) { return; }
+    var url = root.getAttribute("data-heartbeat-url");
+    var every = Math.max(5, parseInt(root.getAttribute("data-beat-seconds"), 10) || 15) * 1000;
+    var statusEl = root.querySelector("[data-article-status]");
+    var endEl = root.querySelector("[data-article-end]");
+    var done = root.getAttribute("data-completed") === "true";
+    var visibleSince = document.visibilityState === "visible" ? Date.now() : null;
+    var pending = 0;  // visible milliseconds not yet reported
+    var reachedEnd = false;
+    var endSent = false;
+    var timer = null;
+
+    function take() {
+      if (visibleSince !== null) {
+        var now = Date.now();
+        pending += now - visibleSince;
+        visibleSince = now;
+      }
+      var s = Math.floor(pending / 1000);
+      pending -= s * 1000;
+      return s;
     }
-    var s = Math.floor(pending / 1000);
-    pending -= s * 1000;
-    return s;
-  }
 
-  function show(data) {
-    if (!statusEl || !data) { return; }
-    if (data.completed) {
-      statusEl.textContent = "本课时已完成。";
-      done = true;
-      stop();
-    } else if (data.reached_end && data.required_seconds > data.effective_seconds) {
-      var left = Math.ceil((data.required_seconds - data.effective_seconds) / 60);
-      statusEl.textContent = "已读到文末，再阅读约 " + left + " 分钟即可完成本课时。";
+    function show(data) {
+      if (!statusEl || !data) { return; }
+      if (data.completed) {
+        statusEl.textContent = "本课时已完成。";
+        done = true;
+        stop();
+      } else if (data.reached_end && data.required_seconds > data.effective_seconds) {
+        var left = Math.ceil((data.required_seconds - data.effective_seconds) / 60);
+        statusEl.textContent = "已读到文末，再阅读约 " + left + " 分钟即可完成本课时。";
+      }
     }
-  }
 
-  function beat(final) {
-    if (done && !final) { return; }
-    var body = { seconds: take(), end: reachedEnd && !endSent };
-    if (body.end) { endSent = true; }
-    if (final && window.fetch) {
-      fetch(url, { method: "POST", credentials: "same-origin", keepalive: true,
-        headers: { "Content-Type": "application/json", "X-CSRFToken": window.LMS.csrfToken },
-        body: JSON.stringify(body) });
-      return;
+    function beat(final) {
+      if (done && !final) { return; }
+      var body = { seconds: take(), end: reachedEnd && !endSent };
+      if (body.end) { endSent = true; }
+      if (final && window.fetch) {
+        fetch(url, { method: "POST", credentials: "same-origin", keepalive: true,
+          headers: { "Content-Type": "application/json", "X-CSRFToken": window.LMS.csrfToken },
+          body: JSON.stringify(body) });
+        return;
+      }
+      window.LMS.postJSON(url, body).then(function (r) { return r.ok ? r.json() : null; })
+        .then(show).catch(function () { endSent = endSent && !body.end; });
     }
-    window.LMS.postJSON(url, body).then(function (r) { return r.ok ? r.json() : null; })
-      .then(show).catch(function () { endSent = endSent && !body.end; });
-  }
 
-  function start() { if (!timer && !done) { timer = window.setInterval(function () { beat(false); }, every); } }
-  function stop() { if (timer) { window.clearInterval(timer); timer = null; } }
+    function start() { if (!timer && !done) { timer = window.setInterval(function () { beat(false); }, every); } }
+    function stop() { if (timer) { window.clearInterval(timer); timer = null; } }
 
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") {
-      visibleSince = Date.now();
-      start();
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") {
+        visibleSince = Date.now();
+        start();
+      } else {
+        take();
+        visibleSince = null;
+        stop();
+        if (!done) { beat(true); }
+      }
+    });
+
+    if (endEl && "IntersectionObserver" in window) {
+      new IntersectionObserver(function (entries, obs) {
+        entries.forEach(function (e) {
+          if (e.isIntersecting) { reachedEnd = true; obs.disconnect(); beat(false); }
+        });
+      }).observe(endEl);
     } else {
-      take();
-      visibleSince = null;
-      stop();
-      if (!done) { beat(true); }
+      reachedEnd = true;
     }
-  });
-
-  if (endEl && "IntersectionObserver" in window) {
-    new IntersectionObserver(function (entries, obs) {
-      entries.forEach(function (e) {
-        if (e.isIntersecting) { reachedEnd = true; obs.disconnect(); beat(false); }
-      });
-    }).observe(endEl);
-  } else {
-    reachedEnd = true;
-  }
-  if (!done) {
-    beat(false);  // starts the server's clock
-    if (visibleSince !== null) { start(); }
+    if (!done) {
+      beat(false);  // starts the server's clock
+      if (visibleSince !== null) { start(); }
+    }
   }
 })();

@@ -30,6 +30,12 @@ class DiscussionPlugin(Plugin):
         return bp
 
     @hookimpl
+    def lms_load_demo_data(self, demo):
+        from plugins.discussion.demo import load
+
+        load(demo)
+
+    @hookimpl
     def lms_gather_admin_items(self, user):
         from plugins.discussion import hooks
 

@@ -41,6 +41,7 @@ class XapiStatement(db.Model):
         Index("ix_xapi_statement_object_stored", "object_key", "stored"),
         Index("ix_xapi_statement_registration", "registration"),
         Index("ix_xapi_statement_stored", "stored", "id"),
+        Index("ix_xapi_statement_type_stored", "object_type", "stored", "id"),
         Index("ix_xapi_statement_person", "person_id", "stored"),
     )
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, false, insert, or_, select, union_all, update
+from sqlalchemy import and_, false, insert, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from lms.extensions import db
@@ -512,7 +512,12 @@ def _match(S, q: Query):
 
 
 def run_query(q: Query) -> tuple[list[tuple[int, str, datetime]], bool]:
-    """Matching statements (pk, data, stored) in order, at most `limit`, and whether there are more."""
+    """Matching statements (pk, data, stored) in order, at most `limit`, and whether there are more.
+
+    Two parts, each read in index order and merged: statements matching the filters themselves, and
+    statements that reference (StatementRef) a matching statement. The second part walks only the
+    StatementRef statements, which are few, so a filter over millions of statements stays an index scan.
+    """
     limit = MAX_LIMIT if q.limit == 0 else min(q.limit, MAX_LIMIT)
     S = XapiStatement
 
@@ -523,35 +528,49 @@ def run_query(q: Query) -> tuple[list[tuple[int, str, datetime]], bool]:
         if q.until is not None:
             conds.append(T.stored <= q.until)
         if q.after is not None:
-            stored_after = datetime.fromisoformat(q.after[0])
-            pk = q.after[1]
-            if q.ascending:
-                conds.append(or_(T.stored > stored_after, and_(T.stored == stored_after, T.id > pk)))
-            else:
-                conds.append(or_(T.stored < stored_after, and_(T.stored == stored_after, T.id < pk)))
+            cursor = (datetime.fromisoformat(q.after[0]), q.after[1])
+            key = tuple_(T.stored, T.id)
+            conds.append(key > cursor if q.ascending else key < cursor)
         return conds
 
+    def ordered(query, T):
+        return query.order_by(*((T.stored.asc(), T.id.asc()) if q.ascending else (T.stored.desc(), T.id.desc())))
+
     match = _match(S, q)
-    arm1 = select(S.id.label("pk"), S.stored.label("stored")).where(*match, *own(S))
+    page = list(db.session.execute(
+        ordered(select(S.id, S.stored).where(*match, *own(S)), S).limit(limit + 1)).all())
     if match:
-        A = aliased(XapiStatement)
-        arm2 = (
-            select(A.id.label("pk"), A.stored.label("stored"))
-            .join(S, and_(A.object_type == "StatementRef", A.object_key == S.statement_id))
-            .where(*match, *own(A))
-        )
-        sub = union_all(arm1, arm2).subquery()
-        inner = select(sub.c.pk, sub.c.stored).distinct()
-    else:
-        sub = arm1.subquery()
-        inner = select(sub.c.pk, sub.c.stored)
-    order = (sub.c.stored.asc(), sub.c.pk.asc()) if q.ascending else (sub.c.stored.desc(), sub.c.pk.desc())
-    page = list(db.session.execute(inner.order_by(*order).limit(limit + 1)))
+        page = _merge(page, _referencing(q, match, own, ordered, limit + 1), q.ascending)[:limit + 1]
     more = len(page) > limit
     page = page[:limit]
     pks = [r[0] for r in page]
     data = dict(db.session.execute(select(S.id, S.data).where(S.id.in_(pks))).all()) if pks else {}
     return [(r[0], data[r[0]], r[1]) for r in page], more
+
+
+def _referencing(q: Query, match, own, ordered, wanted: int, chunk: int = 500) -> list:
+    """Statements whose object is a StatementRef to a statement matching the filters, in order."""
+    S = XapiStatement
+    A = aliased(XapiStatement)
+    found: list = []
+    base = ordered(select(A.id, A.stored, A.object_key).where(A.object_type == "StatementRef", *own(A)), A)
+    offset = 0
+    while len(found) < wanted:
+        refs = db.session.execute(base.limit(chunk).offset(offset)).all()
+        if not refs:
+            break
+        targets = {r[2] for r in refs}
+        hits = set(db.session.scalars(select(S.statement_id).where(S.statement_id.in_(targets), *match)))
+        found += [(r[0], r[1]) for r in refs if r[2] in hits]
+        offset += chunk
+    return found[:wanted]
+
+
+def _merge(a: list, b: list, ascending: bool) -> list:
+    rows = {r[0]: (r[0], r[1]) for r in a}
+    for r in b:
+        rows.setdefault(r[0], (r[0], r[1]))
+    return sorted(rows.values(), key=lambda r: (r[1], r[0]), reverse=not ascending)
 
 
 def _serializer() -> URLSafeSerializer:

@@ -70,6 +70,7 @@ def upgrade():
     op.create_index('ix_xapi_statement_person', 'xapi_statement', ['person_id', 'stored'], unique=False)
     op.create_index('ix_xapi_statement_registration', 'xapi_statement', ['registration'], unique=False)
     op.create_index('ix_xapi_statement_stored', 'xapi_statement', ['stored', 'id'], unique=False)
+    op.create_index('ix_xapi_statement_type_stored', 'xapi_statement', ['object_type', 'stored', 'id'], unique=False)
     op.create_index('ix_xapi_statement_verb_stored', 'xapi_statement', ['verb_id', 'stored'], unique=False)
     op.create_table('xapi_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -152,6 +153,7 @@ def downgrade():
     op.drop_index('ix_xapi_outbox_pending', table_name='xapi_outbox')
     op.drop_table('xapi_outbox')
     op.drop_index('ix_xapi_statement_verb_stored', table_name='xapi_statement')
+    op.drop_index('ix_xapi_statement_type_stored', table_name='xapi_statement')
     op.drop_index('ix_xapi_statement_stored', table_name='xapi_statement')
     op.drop_index('ix_xapi_statement_registration', table_name='xapi_statement')
     op.drop_index('ix_xapi_statement_person', table_name='xapi_statement')

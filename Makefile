@@ -10,17 +10,23 @@ export LMS_PORT
 
 .PHONY: run test install translations browser-deps migrate demo lint bench clean
 
+# pip's and setuptools' chatter goes to .venv/pip.log; it is shown only when the install fails.
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]'
+	@echo "installing into $(VENV) (log: $(VENV)/pip.log)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP) translations
 
+# Compile the .po catalogs that exist (core and plugins); a broken catalog stops the build with its error.
 translations: $(STAMP)
-	@$(BIN)/pybabel compile -q -d lms/translations -D messages || true
-	@for d in plugins/*/translations; do [ -d "$$d" ] && $(BIN)/pybabel compile -q -d "$$d" -D messages || true; done
+	@for d in lms/translations plugins/*/translations; do \
+	  if ls "$$d"/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+	    out=$$($(BIN)/pybabel compile -d "$$d" -D messages 2>&1) || { echo "$$out"; exit 1; }; \
+	  fi; \
+	done
 
 migrate: install
 	$(FLASK) db upgrade heads

@@ -165,13 +165,23 @@ def migration_status(app: Flask) -> dict:
     except Exception:
         log.warning("could not read the migration state for the system page", exc_info=True)
         return {"known": False}
+    known = {r.revision for r in script.walk_revisions()}
+    # alembic_version keeps only leaves: a revision other branches depend on is applied but not listed.
+    reached = applied_revisions(script, applied & known)
     branches = []
     for head in sorted(heads):
         rev = script.get_revision(head)
         label = ",".join(sorted(rev.branch_labels)) if rev.branch_labels else head
-        branches.append({"branch": label, "head": head, "applied": head in applied})
-    return {"known": True, "up_to_date": heads == applied, "branches": branches,
-            "unknown_applied": sorted(applied - {r.revision for r in script.walk_revisions()})}
+        branches.append({"branch": label, "head": head, "applied": head in reached})
+    return {"known": True, "up_to_date": heads <= reached and applied <= known, "branches": branches,
+            "unknown_applied": sorted(applied - known)}
+
+
+def applied_revisions(script, applied: set[str]) -> set[str]:
+    """Every revision the database has run, given the ids stored in alembic_version."""
+    if not applied:
+        return set()
+    return {r.revision for r in script.revision_map.iterate_revisions(tuple(applied), "base")}
 
 
 def system_info(app: Flask) -> dict:

@@ -90,6 +90,40 @@ def test_disabling_the_article_plugin_keeps_core_pages_working(app_factory, make
         assert client.get("/static/plugins/article/anything.js").status_code == 404
 
 
+def test_lessons_of_a_disabled_plugin_stay_listed_and_pages_do_not_fail(app_factory, make_user, login_as):
+    """Switching a lesson plugin off hides its content, never the course, and breaks no page."""
+    from datetime import datetime
+
+    from lms.courses.models import Chapter, Course, Lesson
+    from lms.extensions import db
+
+    full = app_factory()  # every installed plugin: the lessons are created while `article` is on
+    with full.app_context():
+        course = Course(title="形势与政策", category="policy", status="published", published_at=datetime(2026, 9, 1))
+        db.session.add(course)
+        db.session.flush()
+        chapter = Chapter(course_id=course.id, title="专题一", position=1)
+        db.session.add(chapter)
+        db.session.flush()
+        lesson = Lesson(course_id=course.id, chapter_id=chapter.id, title="高质量发展", type="article", position=1)
+        db.session.add(lesson)
+        db.session.commit()
+        course_id, lesson_id = course.id, lesson.id
+
+    bare = app_factory(PLUGINS=[])  # same database, no plugin enabled
+    with bare.app_context():
+        member = make_user("钱学员")
+        client = login_as(bare.test_client(), member)
+        detail = client.get(f"/courses/{course_id}")
+        assert detail.status_code == 200
+        assert "高质量发展" in detail.get_data(as_text=True)
+        assert "暂不可用" in detail.get_data(as_text=True)
+        page = client.get(f"/courses/{course_id}/lessons/{lesson_id}")
+        assert page.status_code == 200
+        for url in ("/", "/courses", "/my-learning"):
+            assert client.get(url).status_code == 200, url
+
+
 # --- dependencies --------------------------------------------------------------------------------------
 def test_missing_required_plugin_stops_startup_naming_both(app_factory):
     with pytest.raises(PluginError) as err:

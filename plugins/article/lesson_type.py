@@ -9,6 +9,13 @@ from lms.courses.lesson_types import LessonType
 from plugins.article import services
 
 
+def duration_label(seconds: int) -> str:
+    """"45 秒" under a minute, else whole minutes rounded up: "3 分钟"."""
+    if seconds < 60:
+        return _("%(s)s 秒", s=max(0, int(seconds)))
+    return _("%(m)s 分钟", m=-(-int(seconds) // 60))
+
+
 class ArticleLessonType(LessonType):
     key = "article"
     label = "图文/文档"  # a msgid: shown through gettext by the pages that list lesson types
@@ -22,6 +29,7 @@ class ArticleLessonType(LessonType):
         return Markup(render_template(  # noqa: S704 (autoescaped template output)
             "article/body.html", lesson=lesson, content=content, progress=progress, state=state,
             estimated=services.estimated_seconds(content), required=services.required_seconds(content),
+            required_label=duration_label(services.required_seconds(content)),
             has_pdf=services.pdf_file(content) is not None,
             beat_seconds=current_app.config["ARTICLE_HEARTBEAT_SECONDS"],
         ))

@@ -194,7 +194,7 @@ def heartbeat(user, lesson, *, seconds: float = 0, reached_end: bool = False) ->
     """
     now = utcnow()
     state = reading_state(user, lesson)
-    if state is None:
+    if state is None:  # two tabs racing here: one insert fails, the view answers 409, the page retries
         state = ArticleReading(user_id=user.id, lesson_id=lesson.id, started_at=now)
         db.session.add(state)
     credited = 0

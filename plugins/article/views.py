@@ -6,6 +6,7 @@ from urllib.parse import quote
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from lms import audit
 from lms.authz import MANAGE, VIEW, can, require
@@ -93,8 +94,12 @@ def heartbeat(lesson_id: int):
         return _json_error(400, _("阅读时长格式不正确。"))
     if seconds != seconds or seconds < 0:  # NaN or negative
         return _json_error(400, _("阅读时长格式不正确。"))
-    result = services.heartbeat(current_user, lesson, seconds=seconds, reached_end=bool(data.get("end")))
-    db.session.commit()
+    try:
+        result = services.heartbeat(current_user, lesson, seconds=seconds, reached_end=bool(data.get("end")))
+        db.session.commit()
+    except IntegrityError:  # a simultaneous report from another tab created the same rows first
+        db.session.rollback()
+        return _json_error(409, _("请稍后重试。"))
     return jsonify(result)
 
 

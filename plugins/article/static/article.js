@@ -43,8 +43,12 @@
       }
     }
 
+    var inflight = false;
+    var again = false;
+
     function beat(final) {
       if (done && !final) { return; }
+      if (inflight && !final) { again = true; return; }  // one report at a time; the time is kept
       var body = { seconds: take(), end: reachedEnd && !endSent };
       if (body.end) { endSent = true; }
       if (final && window.fetch) {
@@ -53,8 +57,17 @@
           body: JSON.stringify(body) });
         return;
       }
-      window.LMS.postJSON(url, body).then(function (r) { return r.ok ? r.json() : null; })
-        .then(show).catch(function () { endSent = endSent && !body.end; });
+      inflight = true;
+      window.LMS.postJSON(url, body).then(function (r) {
+        if (!r.ok) { throw new Error("heartbeat " + r.status); }
+        return r.json();
+      }).then(show).catch(function () {
+        pending += body.seconds * 1000;  // not counted: offer it again with the next report
+        if (body.end) { endSent = false; }
+      }).then(function () {
+        inflight = false;
+        if (again) { again = false; beat(false); }
+      });
     }
 
     function start() { if (!timer && !done) { timer = window.setInterval(function () { beat(false); }, every); } }

@@ -49,6 +49,13 @@ def test_teacher_edits_an_article_and_members_read_it_sanitised(client, db, user
     assert "读到文末并阅读满 2 分钟后计为完成" in body
 
 
+def test_required_time_reads_naturally(app):
+    from plugins.article.lesson_type import duration_label
+
+    with app.test_request_context():
+        assert [duration_label(s) for s in (24, 60, 61, 600)] == ["24 秒", "1 分钟", "2 分钟", "10 分钟"]
+
+
 def test_reading_time_is_estimated_from_the_length(app, article):
     content = services.content_for(article)
     assert content.text_length > 800

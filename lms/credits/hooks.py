@@ -44,9 +44,13 @@ def lms_gather_nav_items(user):
 def lms_gather_admin_items(user):
     from lms.credits.views import admin_units
 
+    items = []
     if admin_units(user) or user.is_sysadmin:
-        return [NavItem(label=str(_l("学时管理")), endpoint="credits.admin_index", order=30)]
-    return []
+        items.append(NavItem(label=str(_l("学时管理")), endpoint="credits.admin_index", order=30))
+    for unit_id in user.role_units("secretary")[:3]:
+        items.append(NavItem(label=str(_l("支部学时")), endpoint="credits.unit_people", order=31,
+                             values=(("unit_id", unit_id),)))
+    return items
 
 
 @hookimpl

@@ -647,6 +647,18 @@ def total_hours(user_id: int, year: int) -> Decimal:
     return _q(value or 0)
 
 
+def totals_for(user_ids: list[int], year: int) -> dict[int, Decimal]:
+    """Each person's hours in a year (one grouped query)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(CreditEntry.user_id, func.sum(CreditEntry.hours))
+        .where(CreditEntry.user_id.in_(user_ids), CreditEntry.year == year)
+        .group_by(CreditEntry.user_id)
+    ).all()
+    return {uid: _q(total or 0) for uid, total in rows}
+
+
 def summary(user, year: int) -> Summary:
     from lms.courses.models import Course
 

@@ -254,3 +254,30 @@ def delete_exemption(ex_id: int):
     if unit_id and can(current_user, MANAGE, db.session.get(OrgUnit, unit_id)):
         return redirect(url_for(".admin_unit", unit_id=unit_id, year=year))
     return redirect(url_for(".admin_index", year=year))
+
+
+@bp.route("/units/<int:unit_id>/people")
+@login_required
+def unit_people(unit_id: int):
+    """Hours against requirement for everyone in a unit's subtree (secretaries: their branch)."""
+    unit = db.session.get(OrgUnit, unit_id) or abort(404)
+    require(VIEW, unit)
+    year = _year_arg()
+    subtree = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    pagination = db.paginate(
+        select(User).where(User.org_unit_id.in_(subtree), User.is_active_account.is_(True))
+        .order_by(User.org_unit_id, User.name, User.id),
+        page=page, per_page=50, error_out=False)
+    people = list(pagination.items)
+    totals = services.totals_for([p.id for p in people], year)
+    rows = []
+    for p in people:
+        req = services.requirement_for(p, year)
+        total = totals.get(p.id, services._q(0))
+        rows.append({"person": p, "total": total, "requirement": req, "met": total >= req.hours})
+    audit.log("credits.view_unit", unit, details={"year": year, "page": page, "rows": len(rows)})
+    db.session.commit()
+    return render_template("credits/unit_people.html", unit=unit, year=year, rows=rows, pagination=pagination,
+                           years=list(range(services.local_year(), services.local_year() - 5, -1)),
+                           manage=can(current_user, MANAGE, unit))

@@ -122,3 +122,19 @@ def test_admin_records_requirement_and_exemption_with_errors_beside_fields(clien
     assert db.session.scalar(select(CreditExemption)) is None
     actions = {a.action for a in db.session.scalars(select(AuditLog))}
     assert {"credits.requirement_set", "credits.exemption", "credits.exemption_remove"} <= actions
+
+
+def test_unit_overview_shows_hours_against_requirement_in_scope(client, db, users, org, login_as):
+    services.award(users.member, source_type="reading", source_id="r1", hours=33, evidence={})
+    services.award(users.secretary, source_type="reading", source_id="r2", hours=40, evidence={})
+    db.session.commit()
+    login_as(client, users.secretary)
+    home = client.get("/").get_data(as_text=True)
+    assert f'href="/credits/units/{org.a1.id}/people"' in home  # 支部学时 in the admin menu
+    page = client.get(f"/credits/units/{org.a1.id}/people").get_data(as_text=True)
+    assert users.member.name in page and users.secretary.name in page and users.member_a2.name not in page
+    assert "已完成" in page and "差 16 学时" in page  # the secretary owes 56
+    assert client.get(f"/credits/units/{org.b1.id}/people").status_code == 403
+    assert client.get(f"/credits/units/{org.a.id}/people").status_code == 403
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "credits.view_unit"))
+    assert row.actor_id == users.secretary.id and row.details["rows"] >= 2

@@ -26,12 +26,12 @@ def enabled() -> bool:
     return bool(current_app.config.get("XAPI_FORWARD_URL"))
 
 
-def enqueue(pks: list[int]) -> None:
-    if not pks or not enabled():
+def enqueue(statement_ids: list[str]) -> None:
+    if not statement_ids or not enabled():
         return
     now = utcnow()
-    db.session.execute(insert(XapiOutbox), [{"statement_pk": pk, "created_at": now, "next_attempt_at": now,
-                                             "attempts": 0} for pk in pks])
+    db.session.execute(insert(XapiOutbox), [{"statement_id": sid, "created_at": now, "next_attempt_at": now,
+                                             "attempts": 0} for sid in statement_ids])
     if has_request_context():
         g.xapi_forward_pending = True  # the after-request hook starts the sender once the request is done
 
@@ -68,11 +68,12 @@ def send_pending(batch: int = 100, now: datetime | None = None) -> tuple[int, in
         if not rows:
             break
         data = dict(db.session.execute(
-            select(XapiStatement.id, XapiStatement.data).where(XapiStatement.id.in_([r.statement_pk for r in rows]))
+            select(XapiStatement.statement_id, XapiStatement.data)
+            .where(XapiStatement.statement_id.in_([r.statement_id for r in rows]))
         ).all())
         # one row per statement in a batch (a replay may have queued a statement twice)
         # ASCII-only JSON (\uXXXX escapes): tincan hands http.client a str body, which it encodes as Latin-1.
-        body = json.dumps([json.loads(d) for d in dict.fromkeys(data[r.statement_pk] for r in rows)],
+        body = json.dumps([json.loads(d) for d in dict.fromkeys(data[r.statement_id] for r in rows)],
                           ensure_ascii=True, separators=(",", ":"))
         try:
             resp = lrs.save_statements(_RawStatements(body))
@@ -101,18 +102,18 @@ def send_pending(batch: int = 100, now: datetime | None = None) -> tuple[int, in
 
 def replay(since: datetime | None, until: datetime | None) -> int:
     """Queue again every statement stored in [since, until] (the caller commits); returns how many."""
-    q = select(XapiStatement.id).order_by(XapiStatement.id)
+    q = select(XapiStatement.statement_id).order_by(XapiStatement.id)
     if since is not None:
         q = q.where(XapiStatement.stored >= since)
     if until is not None:
         q = q.where(XapiStatement.stored <= until)
-    pending = set(db.session.scalars(select(XapiOutbox.statement_pk).where(XapiOutbox.sent_at.is_(None))))
-    pks = [pk for pk in db.session.scalars(q) if pk not in pending]
+    pending = set(db.session.scalars(select(XapiOutbox.statement_id).where(XapiOutbox.sent_at.is_(None))))
+    sids = [sid for sid in db.session.scalars(q) if sid not in pending]
     now = utcnow()
-    for i in range(0, len(pks), 1000):
-        db.session.execute(insert(XapiOutbox), [{"statement_pk": pk, "created_at": now, "next_attempt_at": now,
-                                                 "attempts": 0} for pk in pks[i:i + 1000]])
-    return len(pks)
+    for i in range(0, len(sids), 1000):
+        db.session.execute(insert(XapiOutbox), [{"statement_id": sid, "created_at": now, "next_attempt_at": now,
+                                                 "attempts": 0} for sid in sids[i:i + 1000]])
+    return len(sids)
 
 
 def stats() -> dict:

@@ -3,7 +3,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.extensions import db
@@ -39,35 +51,43 @@ class XapiStatement(db.Model):
         Index("ix_xapi_statement_actor_stored", "actor_key", "stored"),
         Index("ix_xapi_statement_verb_stored", "verb_id", "stored"),
         Index("ix_xapi_statement_object_stored", "object_key", "stored"),
-        Index("ix_xapi_statement_registration", "registration"),
         Index("ix_xapi_statement_stored", "stored", "id"),
-        Index("ix_xapi_statement_type_stored", "object_type", "stored", "id"),
-        Index("ix_xapi_statement_person", "person_id", "stored"),
+        # partial indexes: most statements have no registration, are not StatementRefs, are not a site member's
+        Index("ix_xapi_statement_registration", "registration", sqlite_where=text("registration IS NOT NULL"),
+              postgresql_where=text("registration IS NOT NULL")),
+        Index("ix_xapi_statement_refs", "stored", "id", sqlite_where=text("object_type = 'StatementRef'"),
+              postgresql_where=text("object_type = 'StatementRef'")),
+        Index("ix_xapi_statement_person", "person_id", "stored", sqlite_where=text("person_id IS NOT NULL"),
+              postgresql_where=text("person_id IS NOT NULL")),
     )
 
 
 class XapiStatementAgent(db.Model):
-    """Every agent a statement is related to (actor, object, authority, instructor, team, members, sub-statement)."""
+    """Agents a statement is related to besides its actor and object: authority, instructor, team, group
+    members, and those of a sub-statement (for `related_agents`)."""
 
     __tablename__ = "xapi_statement_agent"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statement.id", ondelete="CASCADE"), index=True)
+    statement_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("xapi_statement.statement_id", ondelete="CASCADE"))
     agent_key: Mapped[str] = mapped_column(String(512))
 
-    __table_args__ = (Index("ix_xapi_statement_agent_key", "agent_key", "statement_pk"),)
+    __table_args__ = (Index("ix_xapi_statement_agent_key", "agent_key", "statement_id"),)
 
 
 class XapiStatementActivity(db.Model):
-    """Every activity a statement is related to (object, context activities, sub-statement)."""
+    """Activities a statement is related to besides its object: context activities and those of a
+    sub-statement (for `related_activities`)."""
 
     __tablename__ = "xapi_statement_activity"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statement.id", ondelete="CASCADE"), index=True)
+    statement_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("xapi_statement.statement_id", ondelete="CASCADE"))
     activity_id: Mapped[str] = mapped_column(IRI)
 
-    __table_args__ = (Index("ix_xapi_statement_activity_iri", "activity_id", "statement_pk"),)
+    __table_args__ = (Index("ix_xapi_statement_activity_iri", "activity_id", "statement_id"),)
 
 
 class XapiAttachment(db.Model):
@@ -146,7 +166,8 @@ class XapiOutbox(db.Model):
     __tablename__ = "xapi_outbox"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statement.id", ondelete="CASCADE"), index=True)
+    statement_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("xapi_statement.statement_id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -298,22 +298,31 @@ def save_statements(
 
     person_cache: dict = {}
     rows = []
-    side: list[tuple[int, set[str], set[str]]] = []
+    agent_rows: list[dict] = []
+    act_rows: list[dict] = []
     all_defs: dict[str, dict] = {}
-    for idx, s in enumerate(to_store):
+    for s in to_store:
         s["stored"] = stored_s
         s["authority"] = authority
         s.setdefault("version", "1.0.0")
         if "timestamp" not in s:
             s["timestamp"] = stored_s
         otype, okey = _object_key(s["object"])
+        sid = s["id"].lower()
+        actor_key = v.agent_key(s["actor"])
         agents: set[str] = set()
         acts: set[str] = set()
         _related(s, agents, acts, all_defs)
-        side.append((idx, agents, acts))
+        # the side tables hold only what the indexed columns (actor, object) do not already cover
+        agents.discard(actor_key)
+        agents.discard(okey)
+        if otype == "Activity":
+            acts.discard(okey)
+        agent_rows += [{"statement_id": sid, "agent_key": k} for k in agents]
+        act_rows += [{"statement_id": sid, "activity_id": a} for a in acts]
         rows.append({
-            "statement_id": s["id"].lower(),
-            "actor_key": v.agent_key(s["actor"]),
+            "statement_id": sid,
+            "actor_key": actor_key,
             "verb_id": s["verb"]["id"],
             "object_type": otype,
             "object_key": okey,
@@ -326,16 +335,12 @@ def save_statements(
             "has_attachments": bool(s.get("attachments")),
             "data": dumps(s),
         })
-    result = db.session.execute(
-        insert(XapiStatement).returning(XapiStatement.id, sort_by_parameter_order=True), rows
-    )
-    pks = [r[0] for r in result]
-    agent_rows = [{"statement_pk": pks[i], "agent_key": k} for i, ags, _ in side for k in ags]
-    act_rows = [{"statement_pk": pks[i], "activity_id": a} for i, _, acts in side for a in acts]
+    # Core executemany (no ORM bookkeeping): the write lock is held only for the inserts and the commit.
+    db.session.execute(XapiStatement.__table__.insert(), rows)
     if agent_rows:
-        db.session.execute(insert(XapiStatementAgent), agent_rows)
+        db.session.execute(XapiStatementAgent.__table__.insert(), agent_rows)
     if act_rows:
-        db.session.execute(insert(XapiStatementActivity), act_rows)
+        db.session.execute(XapiStatementActivity.__table__.insert(), act_rows)
     if all_defs:
         _merge_activity_definitions(all_defs)
     for sha2 in wanted:
@@ -346,17 +351,17 @@ def save_statements(
             .where(XapiStatement.statement_id.in_(list(void_targets)), XapiStatement.verb_id != v.VOIDED)
             .values(voided=True)
         )
-    _after_store(to_store, pks, [r["person_id"] for r in rows], list(void_targets))
+    _after_store(to_store, [r["statement_id"] for r in rows], [r["person_id"] for r in rows], list(void_targets))
     return SaveResult(ids=ids, stored=to_store)
 
 
-def _after_store(stored: list[dict], pks: list[int], persons: list[int | None], voided_ids: list[str]) -> None:
+def _after_store(stored: list[dict], sids: list[str], persons: list[int | None], voided_ids: list[str]) -> None:
     """Projections, forwarding outbox and the published hooks, inside the storing transaction."""
     from plugins.xapi import forwarding, projections
     from plugins.xapi.hooks import call_stored, call_voided
 
     projections.apply(stored, persons, voided_ids)
-    forwarding.enqueue(pks)
+    forwarding.enqueue(sids)
     call_stored(stored, persons)
     if voided_ids:
         call_voided(voided_ids)
@@ -493,19 +498,20 @@ def _match(S, q: Query):
     conds = []
     if q.agent is not None:
         key = v.agent_key(q.agent)
+        direct = [S.actor_key == key, and_(S.object_key == key, S.object_type.in_(("Agent", "Group")))]
         if q.related_agents:
-            conds.append(S.id.in_(select(XapiStatementAgent.statement_pk).where(XapiStatementAgent.agent_key == key)))
-        else:
-            conds.append(or_(S.actor_key == key,
-                             and_(S.object_key == key, S.object_type.in_(("Agent", "Group")))))
+            direct.append(S.statement_id.in_(
+                select(XapiStatementAgent.statement_id).where(XapiStatementAgent.agent_key == key)))
+        conds.append(or_(*direct))
     if q.verb is not None:
         conds.append(S.verb_id == q.verb)
     if q.activity is not None:
+        direct = and_(S.object_key == q.activity, S.object_type == "Activity")
         if q.related_activities:
-            conds.append(S.id.in_(select(XapiStatementActivity.statement_pk).where(
-                XapiStatementActivity.activity_id == q.activity)))
+            conds.append(or_(direct, S.statement_id.in_(select(XapiStatementActivity.statement_id).where(
+                XapiStatementActivity.activity_id == q.activity))))
         else:
-            conds.append(and_(S.object_key == q.activity, S.object_type == "Activity"))
+            conds.append(direct)
     if q.registration is not None:
         conds.append(S.registration == q.registration)
     return conds

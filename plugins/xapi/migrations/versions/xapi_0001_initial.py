@@ -67,42 +67,40 @@ def upgrade():
     )
     op.create_index('ix_xapi_statement_actor_stored', 'xapi_statement', ['actor_key', 'stored'], unique=False)
     op.create_index('ix_xapi_statement_object_stored', 'xapi_statement', ['object_key', 'stored'], unique=False)
-    op.create_index('ix_xapi_statement_person', 'xapi_statement', ['person_id', 'stored'], unique=False)
-    op.create_index('ix_xapi_statement_registration', 'xapi_statement', ['registration'], unique=False)
+    op.create_index('ix_xapi_statement_person', 'xapi_statement', ['person_id', 'stored'], unique=False, sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
+    op.create_index('ix_xapi_statement_refs', 'xapi_statement', ['stored', 'id'], unique=False, sqlite_where=sa.text("object_type = 'StatementRef'"), postgresql_where=sa.text("object_type = 'StatementRef'"))
+    op.create_index('ix_xapi_statement_registration', 'xapi_statement', ['registration'], unique=False, sqlite_where=sa.text('registration IS NOT NULL'), postgresql_where=sa.text('registration IS NOT NULL'))
     op.create_index('ix_xapi_statement_stored', 'xapi_statement', ['stored', 'id'], unique=False)
-    op.create_index('ix_xapi_statement_type_stored', 'xapi_statement', ['object_type', 'stored', 'id'], unique=False)
     op.create_index('ix_xapi_statement_verb_stored', 'xapi_statement', ['verb_id', 'stored'], unique=False)
     op.create_table('xapi_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('statement_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('statement_id', sa.String(length=36), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['statement_pk'], ['xapi_statement.id'], name=op.f('fk_xapi_outbox_statement_pk_xapi_statement'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['statement_id'], ['xapi_statement.statement_id'], name=op.f('fk_xapi_outbox_statement_id_xapi_statement'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_xapi_outbox'))
     )
     op.create_index('ix_xapi_outbox_pending', 'xapi_outbox', ['sent_at', 'next_attempt_at'], unique=False)
-    op.create_index(op.f('ix_xapi_outbox_statement_pk'), 'xapi_outbox', ['statement_pk'], unique=False)
+    op.create_index(op.f('ix_xapi_outbox_statement_id'), 'xapi_outbox', ['statement_id'], unique=False)
     op.create_table('xapi_statement_activity',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('statement_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('statement_id', sa.String(length=36), nullable=False),
     sa.Column('activity_id', sa.String(length=2048), nullable=False),
-    sa.ForeignKeyConstraint(['statement_pk'], ['xapi_statement.id'], name=op.f('fk_xapi_statement_activity_statement_pk_xapi_statement'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['statement_id'], ['xapi_statement.statement_id'], name=op.f('fk_xapi_statement_activity_statement_id_xapi_statement'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_xapi_statement_activity'))
     )
-    op.create_index('ix_xapi_statement_activity_iri', 'xapi_statement_activity', ['activity_id', 'statement_pk'], unique=False)
-    op.create_index(op.f('ix_xapi_statement_activity_statement_pk'), 'xapi_statement_activity', ['statement_pk'], unique=False)
+    op.create_index('ix_xapi_statement_activity_iri', 'xapi_statement_activity', ['activity_id', 'statement_id'], unique=False)
     op.create_table('xapi_statement_agent',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('statement_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('statement_id', sa.String(length=36), nullable=False),
     sa.Column('agent_key', sa.String(length=512), nullable=False),
-    sa.ForeignKeyConstraint(['statement_pk'], ['xapi_statement.id'], name=op.f('fk_xapi_statement_agent_statement_pk_xapi_statement'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['statement_id'], ['xapi_statement.statement_id'], name=op.f('fk_xapi_statement_agent_statement_id_xapi_statement'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_xapi_statement_agent'))
     )
-    op.create_index('ix_xapi_statement_agent_key', 'xapi_statement_agent', ['agent_key', 'statement_pk'], unique=False)
-    op.create_index(op.f('ix_xapi_statement_agent_statement_pk'), 'xapi_statement_agent', ['statement_pk'], unique=False)
+    op.create_index('ix_xapi_statement_agent_key', 'xapi_statement_agent', ['agent_key', 'statement_id'], unique=False)
     op.create_table('xapi_client',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
@@ -143,20 +141,18 @@ def downgrade():
     op.drop_index('ix_xapi_progress_person_seen', table_name='xapi_progress')
     op.drop_table('xapi_progress')
     op.drop_table('xapi_client')
-    op.drop_index(op.f('ix_xapi_statement_agent_statement_pk'), table_name='xapi_statement_agent')
     op.drop_index('ix_xapi_statement_agent_key', table_name='xapi_statement_agent')
     op.drop_table('xapi_statement_agent')
-    op.drop_index(op.f('ix_xapi_statement_activity_statement_pk'), table_name='xapi_statement_activity')
     op.drop_index('ix_xapi_statement_activity_iri', table_name='xapi_statement_activity')
     op.drop_table('xapi_statement_activity')
-    op.drop_index(op.f('ix_xapi_outbox_statement_pk'), table_name='xapi_outbox')
+    op.drop_index(op.f('ix_xapi_outbox_statement_id'), table_name='xapi_outbox')
     op.drop_index('ix_xapi_outbox_pending', table_name='xapi_outbox')
     op.drop_table('xapi_outbox')
     op.drop_index('ix_xapi_statement_verb_stored', table_name='xapi_statement')
-    op.drop_index('ix_xapi_statement_type_stored', table_name='xapi_statement')
     op.drop_index('ix_xapi_statement_stored', table_name='xapi_statement')
-    op.drop_index('ix_xapi_statement_registration', table_name='xapi_statement')
-    op.drop_index('ix_xapi_statement_person', table_name='xapi_statement')
+    op.drop_index('ix_xapi_statement_registration', table_name='xapi_statement', sqlite_where=sa.text('registration IS NOT NULL'), postgresql_where=sa.text('registration IS NOT NULL'))
+    op.drop_index('ix_xapi_statement_refs', table_name='xapi_statement', sqlite_where=sa.text("object_type = 'StatementRef'"), postgresql_where=sa.text("object_type = 'StatementRef'"))
+    op.drop_index('ix_xapi_statement_person', table_name='xapi_statement', sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
     op.drop_index('ix_xapi_statement_object_stored', table_name='xapi_statement')
     op.drop_index('ix_xapi_statement_actor_stored', table_name='xapi_statement')
     op.drop_table('xapi_statement')

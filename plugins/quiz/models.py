@@ -163,6 +163,8 @@ class QuizAttempt(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(index=True)  # fixed at start; None = no limit
     submitted_at: Mapped[datetime | None]
     auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # In a contest the "attempted" statement is recorded with the grading, after the window closes.
+    attempted_recorded: Mapped[bool] = mapped_column(Boolean, default=False)
     # [{"q": question id, "s": points, "o": [option order]}] — the paper as this person sees it
     layout: Mapped[list] = mapped_column(JSON, default=list)
     score: Mapped[float | None] = mapped_column(Float)

@@ -413,11 +413,13 @@ def test_contest_is_graded_when_it_closes(member_client, fixed_paper, db, record
         assert attempt.status == "closed" and attempt.score is None
         html = member_client.get(f"/quiz/attempt/{aid}/result").get_data(as_text=True)
         assert "成绩将在测验结束" in html and "共产主义" not in html
-        assert "answered" not in [e.verb for e in recorded_events]
+        assert not {"attempted", "answered"} & {e.verb for e in recorded_events}  # recorded with the grading
         assert member_client.post(f"/quiz/attempt/{aid}/submit").status_code == 302  # still closed once
         clock.tick(timedelta(minutes=11))
         quiz_submit_overdue.call_local()
     db.session.expire_all()
     attempt = db.session.get(QuizAttempt, aid)
     assert attempt.status == "pending" and attempt.score == 8
-    assert [e.verb for e in recorded_events].count("answered") == 5
+    verbs = [e.verb for e in recorded_events]
+    assert verbs.count("answered") == 5 and verbs.count("attempted") == 1
+    assert next(e for e in recorded_events if e.verb == "attempted").timestamp == attempt.started_at

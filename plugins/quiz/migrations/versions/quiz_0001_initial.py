@@ -134,6 +134,7 @@ def upgrade():
     sa.Column('deadline', sa.DateTime(), nullable=True),
     sa.Column('submitted_at', sa.DateTime(), nullable=True),
     sa.Column('auto_submitted', sa.Boolean(), nullable=False),
+    sa.Column('attempted_recorded', sa.Boolean(), nullable=False),
     sa.Column('layout', sa.JSON(), nullable=False),
     sa.Column('score', sa.Float(), nullable=True),
     sa.Column('max_score', sa.Float(), nullable=False),

@@ -51,11 +51,15 @@ browser-deps:
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; \
 	fi
 
+# The whole suite on SQLite, then (with LMS_TEST_DATABASE_URL) the database-facing tests on PostgreSQL.
+# Tests run in parallel with pytest-xdist (TEST_WORKERS=0 runs them in one process); each worker has its
+# own SQLite files and, on PostgreSQL, its own database (lms/testing.py).
+TEST_WORKERS ?= auto
 test: install browser-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u LMS_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	@if [ -n "$$LMS_TEST_DATABASE_URL" ]; then \
-	  echo "== the database-facing tests again, on PostgreSQL ($$LMS_TEST_DATABASE_URL)"; \
-	  $(BIN)/python -m pytest -m "not browser and not slow" -p no:cacheprovider $(PYTEST_ARGS); \
+	  echo "== the database-facing tests again, on PostgreSQL (LMS_TEST_DATABASE_URL)"; \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not browser and not slow" -p no:cacheprovider $(PYTEST_ARGS); \
 	fi
 
 lint: install

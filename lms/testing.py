@@ -352,3 +352,49 @@ def page(browser, live_server, request):
             pass
     context.close()
     assert not problems, "the browser reported: " + "; ".join(problems)
+
+
+# --- parallel runs (pytest-xdist): one PostgreSQL database per worker --------------------------------
+def _worker_pg_url(config) -> tuple[str, str] | None:
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    url = pg_url()
+    if not worker or not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    return base.render_as_string(hide_password=False), name
+
+
+def pytest_configure(config):
+    """Each xdist worker runs on `<database>_<worker>` (created here), since tests empty the database."""
+    found = _worker_pg_url(config)
+    if found is None:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url, name = found
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    config._lms_pg_admin_url = url
+    os.environ[PG_URL_ENV] = make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_unconfigure(config):
+    url = getattr(config, "_lms_pg_admin_url", None)
+    if url is None:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(os.environ[PG_URL_ENV]).database
+    os.environ[PG_URL_ENV] = url
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()

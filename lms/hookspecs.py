@@ -28,7 +28,9 @@ def lms_load_cli_commands():
 @hookspec
 def lms_load_demo_data(demo):
     """`flask lms demo` is seeding: add this plugin's demo content. `demo` has `.units`, `.users`,
-    `.teachers`, `.courses` (dicts by key) and runs inside one transaction; be idempotent."""
+    `.teachers`, `.courses` (dicts by key) and runs inside one transaction; be idempotent.
+    See `lms.demo.DemoData`: `.chapters[course_key]`, `.members` (people who learn),
+    `.lesson(course_key, chapter_no, title, type, **fields) -> (lesson, created)` and `.count(what)`."""
 
 
 # --- gathering -----------------------------------------------------------------------------------

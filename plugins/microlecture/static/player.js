@@ -204,5 +204,7 @@
     });
   }
 
-  document.querySelectorAll("[data-ml-player]").forEach(init);
+  // lms.js (window.LMS) is deferred after this file: start once every deferred script has run.
+  function start() { document.querySelectorAll("[data-ml-player]").forEach(init); }
+  if (window.LMS && window.LMS.postJSON) { start(); } else { document.addEventListener("DOMContentLoaded", start); }
 })();

@@ -93,7 +93,7 @@ def reap(session, Job, now: datetime, stale_after: float) -> tuple[list[int], li
             update(Job)
             .where(Job.id == job_id, Job.attempt == attempt, Job.state == RUNNING, Job.heartbeat_at < cutoff)
             .values(state=QUEUED if retry else FAILED, worker=None,
-                    error="worker stopped responding (attempt %d)" % attempt,
+                    error=f"worker stopped responding (attempt {attempt})",
                     finished_at=None if retry else now)
             .execution_options(synchronize_session=False)
         )

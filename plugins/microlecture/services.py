@@ -580,9 +580,8 @@ def watch_state(user, lesson: Lesson, create: bool = False) -> WatchState | None
 
 def playable_key(video: Video, user) -> str | None:
     """Which rendition `user` is shown: the approved one; managers and reviewers the newest."""
-    from plugins.microlecture.permissions import PREVIEW
-
     from lms.authz import can
+    from plugins.microlecture.permissions import PREVIEW
 
     if video.hls_key and can(user, PREVIEW, video):
         return video.hls_key

@@ -14,8 +14,14 @@ from lms.courses.models import Course, Lesson
 from lms.extensions import db
 from lms.plugins import hook
 from plugins.microlecture import services
-from plugins.microlecture.forms import (ActionForm, DetailsForm, NewLectureForm, ReviewForm, RulesForm,
-                                        SubtitlesForm)
+from plugins.microlecture.forms import (
+    ActionForm,
+    DetailsForm,
+    NewLectureForm,
+    ReviewForm,
+    RulesForm,
+    SubtitlesForm,
+)
 from plugins.microlecture.lesson_type import services_context
 from plugins.microlecture.models import STATUS_LABELS, TOPICS, Upload, Video
 from plugins.microlecture.permissions import PREVIEW, REVIEW

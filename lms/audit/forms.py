@@ -21,9 +21,13 @@ class AuditFilterForm(FlaskForm):
 
     action = SelectField(_l("事件"), choices=[], validate_choice=False)
     actor = StringField(_l("操作人学号/工号"), validators=[Optional(), Length(max=64)])
-    outcome = SelectField(_l("结果"), choices=OUTCOMES, validate_choice=True)
+    outcome = SelectField(_l("结果"), choices=OUTCOMES, validate_choice=False)
     date_from = DateField(_l("起始日期"), validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField(_l("截止日期"), validators=[Optional()], format="%Y-%m-%d")
+
+    def validate_outcome(self, field):
+        if field.data and field.data not in {c.value for c in OUTCOMES}:
+            raise ValidationError(_l("请选择列表中的结果。"))
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -60,6 +60,9 @@ def test_bad_filters_are_shown_beside_the_field(app, users, login_as):
     assert "截止日期不能早于起始日期" in resp.get_data(as_text=True)
     resp = c.get("/admin/audit", query_string={"date_from": "yesterday", "outcome": "bogus", "page": "x"})
     assert resp.status_code == 200
+    assert "请选择列表中的结果" in resp.get_data(as_text=True)
+    # An unfiltered first visit shows no errors at all.
+    assert "has-error" not in c.get("/admin/audit").get_data(as_text=True)
 
 
 def test_paging(app, db, users, login_as):

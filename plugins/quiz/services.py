@@ -361,7 +361,7 @@ def start_attempt(paper: QuizPaper, user, now: datetime | None = None) -> QuizAt
     try:
         db.session.flush()
         # A contest start is one short INSERT (hundreds start within seconds); its statement follows at grading.
-        if grading_due(attempt, now):
+        if not is_contest(attempt):
             _record_attempted(attempt)
         db.session.commit()
     except IntegrityError:
@@ -548,22 +548,25 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
         db.session.refresh(attempt)
         return False
     db.session.commit()
-    if grading_due(attempt, now):
+    if not is_contest(attempt):
         grade_attempt(attempt, now)
     return True
 
 
-def grading_due(attempt: QuizAttempt, now: datetime | None = None) -> bool:
-    """Grade now, or hold until the quiz closes?
+def is_contest(attempt: QuizAttempt) -> bool:
+    """Is everyone's deadline the quiz's shared closing time (a knowledge contest)?
 
-    When everyone's deadline is the quiz's shared closing time (a knowledge contest), grading — and the
-    statements it records — waits until the window closes, so the last minutes' submits and autosaves
-    are short writes (SQLite has one writer). Otherwise a closed attempt is graded at once.
+    Then starting and submitting are single short writes (SQLite has one writer and hundreds of people
+    start and submit within seconds); grading and the statements it records follow the close, in the
+    periodic task.
     """
     paper = attempt.paper
-    if not cfg("GRADE_AFTER_CLOSE") or paper.closes_at is None or attempt.deadline != paper.closes_at:
-        return True
-    return (now or utcnow()) >= paper.closes_at
+    return bool(cfg("GRADE_AFTER_CLOSE") and paper.closes_at is not None and attempt.deadline == paper.closes_at)
+
+
+def grading_due(attempt: QuizAttempt, now: datetime | None = None) -> bool:
+    """May a closed attempt be graded now? A contest's attempts wait until the quiz has closed."""
+    return not is_contest(attempt) or (now or utcnow()) >= attempt.paper.closes_at
 
 
 def grade_attempt(attempt: QuizAttempt, now: datetime | None = None) -> bool:

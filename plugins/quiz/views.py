@@ -663,11 +663,11 @@ def attempt_submit(attempt_id: int):
         abort(400)
     raw = (request.get_json(silent=True) or {}).get("answers") if wants_json else _form_answers(attempt)
     message = None
-    if attempt.status == "open" and raw:
+    if raw:
         try:
             services.save_answers(attempt, raw)
         except QuizError as exc:
-            message = str(exc)
+            message = str(exc)  # closed already, or too late: what was saved before counts
     if attempt.status == "open":
         services.submit_attempt(attempt, auto=services.is_past_deadline(attempt))
     url = url_for("quiz.attempt_result", attempt_id=attempt.id)

@@ -10,7 +10,7 @@ import logging
 import random
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import click
 from flask import current_app
@@ -29,7 +29,7 @@ from lms.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 # One password for every demo account (listed in the README); it satisfies the 等保 password profile.
-DEMO_PASSWORD = "Dangxiao@2026"
+DEMO_PASSWORD = "Dangxiao@2026"  # noqa: S105  (demo only; seeding refuses to run in production)
 
 # key, name, kind, parent key
 UNITS = [
@@ -92,7 +92,7 @@ ACCOUNTS = [
     Account("member", "member", "李明", "cs_undergrad", category="full", joined_on=date(2024, 11, 20),
             label="党员/学员"),
     Account("first_login", "newmember", "王小雨", "cs_undergrad", category="probationary",
-            joined_on=date(2025, 12, 1), must_change_password=True, label="党员/学员（演示首次登录改密）"),
+            joined_on=None, must_change_password=True, label="党员/学员（演示首次登录改密）"),
 ]
 # One secretary per branch: (branch key, login id, name, joined on)
 SECRETARIES = [
@@ -163,9 +163,13 @@ COURSES = [
 
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁"
              "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万严武戴孔汤")
-_GIVEN = ("伟 芳 娜 敏 静 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀兰 霞 平 刚 桂英 志明 建平 晓东 海燕 丽娟 文博 子轩 "
-          "雨涵 梓涵 思彤 浩宇 一诺 欣怡 宇航 俊杰 佳怡 嘉豪 晨曦 若溪 泽宇 诗雨 明轩 雅琪 天宇 可馨 博文 "
-          "婉清 志远 红梅 建军 国庆 淑珍 玉兰 德华 永红 卫国 秀英 春生 立新").split()
+# Given names by generation, so that a retired cadre is not called 子轩 and a student not 建国.
+_GIVEN_OLDER = "秀英 桂英 建国 国庆 建军 红梅 玉兰 德华 淑珍 卫国 春生 立新 永红 建平 志明 秀兰 丽娟 海燕".split()
+_GIVEN_ANY = "伟 芳 娜 敏 静 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 霞 平 刚 志远 文博 晓东 海涛 丽华".split()
+_GIVEN_YOUNG = ("子轩 雨涵 梓涵 思彤 浩宇 一诺 欣怡 宇航 俊杰 佳怡 嘉豪 晨曦 若溪 泽宇 诗雨 明轩 雅琪 天宇 可馨 "
+                "博文 婉清 梓萱 宇轩 子墨").split()
+_GIVEN = {"retired": _GIVEN_OLDER, "staff": _GIVEN_OLDER + _GIVEN_ANY * 2,
+          "student": _GIVEN_ANY + _GIVEN_YOUNG * 2, "undergrad": _GIVEN_YOUNG * 2 + _GIVEN_ANY}
 
 
 @dataclass
@@ -250,6 +254,11 @@ def _person(demo: DemoData, login_id: str, name: str, unit_key: str, *, category
     return user
 
 
+def _days_ago(rng: random.Random, low: int, high: int) -> date:
+    """A date between `high` and `low` days before today (probationary members joined within the year)."""
+    return date.today() - timedelta(days=rng.randint(low, high))
+
+
 def _generated_people(rng: random.Random):
     """(branch key, login id, name, category, joined on) for the generated members, always the same."""
     used: set[str] = {a.name for a in ACCOUNTS} | {s[2] for s in SECRETARIES}
@@ -258,7 +267,7 @@ def _generated_people(rng: random.Random):
     for branch, (kind, count) in BRANCHES.items():
         for _ in range(count):
             while True:
-                name = rng.choice(_SURNAMES) + rng.choice(_GIVEN)
+                name = rng.choice(_SURNAMES) + rng.choice(_GIVEN[kind])
                 if name not in used:
                     used.add(name)
                     break
@@ -269,17 +278,18 @@ def _generated_people(rng: random.Random):
                     joined = date(rng.randint(1972, 1992), rng.choice((1, 6, 7, 12)), rng.randint(1, 28))
                     category = "full"
                 else:
-                    joined = date(rng.randint(1996, 2021), rng.randint(1, 12), rng.randint(1, 28))
                     category = rng.choices(("full", "probationary"), weights=(9, 1))[0]
+                    joined = (date(rng.randint(1996, 2021), rng.randint(1, 12), rng.randint(1, 28))
+                              if category == "full" else _days_ago(rng, 30, 330))
             else:
                 student_no[branch] += rng.randint(1, 9)
                 login_id = str(student_no[branch])
                 weights = (4, 2, 2, 3) if kind == "undergrad" else (6, 2, 1, 1)
                 category = rng.choices(("full", "probationary", "candidate", "activist"), weights=weights)[0]
-                if category == "full":
-                    joined = date(rng.randint(2019, 2024), rng.choice((5, 6, 11, 12)), rng.randint(1, 28))
-                elif category == "probationary":
-                    joined = date(2025, rng.choice((5, 6, 11, 12)), rng.randint(1, 28))
+                if category == "full":  # undergraduates join at university; graduates may have joined before
+                    joined = _days_ago(rng, 400, 1000 if kind == "undergrad" else 2500)
+                elif category == "probationary":  # 预备期 is one year
+                    joined = _days_ago(rng, 30, 330)
                 else:
                     joined = None  # not (yet) admitted: no date of joining the party
             yield branch, login_id, name, category, joined
@@ -359,7 +369,8 @@ def seed_demo() -> DemoData:
         for order, (key, name, kind, parent) in enumerate(UNITS):
             _unit(demo, key, name, kind, parent, order)
         for acc in ACCOUNTS:
-            user = _person(demo, acc.login_id, acc.name, acc.unit, category=acc.category, joined_on=acc.joined_on,
+            joined = acc.joined_on or date.today() - timedelta(days=120)  # a recent probationary member
+            user = _person(demo, acc.login_id, acc.name, acc.unit, category=acc.category, joined_on=joined,
                            must_change=acc.must_change_password, roles=acc.roles)
             demo.users[acc.key] = user
             if any(r == "teacher" for r, _ in acc.roles):

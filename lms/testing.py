@@ -348,8 +348,10 @@ def page(browser, live_server, request):
         ARTIFACTS_DIR.mkdir(exist_ok=True)
         try:
             tab.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"), full_page=True)
-        except Exception:  # the page may already be gone; the test failure is what matters
-            pass
+        except Exception as exc:  # the page may already be gone; the test failure is what matters
+            import logging
+
+            logging.getLogger(__name__).warning("no screenshot of %s: %s", request.node.name, exc)
     context.close()
     assert not problems, "the browser reported: " + "; ".join(problems)
 

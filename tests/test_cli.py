@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import lms_test_plugins as tp
 import pytest
 from sqlalchemy import func, select
-
-import lms_test_plugins as tp
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import stat
 
+import lms_test_plugins as tp
 import pytest
 
-import lms_test_plugins as tp
 from lms import create_app
 
 # Only test plugins, so these tests do not depend on what the real plugins are doing.

@@ -1,10 +1,10 @@
 """The plugin system: discovery, LMS_PLUGINS, dependencies, hook checking, and the admin plugins page."""
 from __future__ import annotations
 
+import lms_test_plugins as tp
 import pluggy
 import pytest
 
-import lms_test_plugins as tp
 from lms.plugins import PluginError, discover
 
 TEST_PLUGINS = {
@@ -235,7 +235,7 @@ def test_system_page_hides_database_password():
 
     from lms.admin.services import database_info
 
-    eng = create_engine("postgresql+psycopg://lms:s3cr3t-pw@db.example:5432/lms")
+    eng = create_engine("postgresql+psycopg://lms:s3cr3t-pw@db.example:5432/lms", connect_args={"connect_timeout": 2})
     info = database_info(eng)  # the server is unreachable: the page still shows kind and place
     assert info["kind"] == "PostgreSQL"
     assert info["location"] == "db.example:5432/lms"

@@ -174,3 +174,16 @@ def test_teacher_pages_render(client, users, login_as, fixed_paper, db):
                 f"/quiz/lesson/{lesson.id}/paper", f"/quiz/attempt/{a.id}/review", "/quiz/grading"):
         resp = client.get(url)
         assert resp.status_code == 200, url
+
+
+def test_quiz_is_a_lesson_type_with_the_paper_editor(app, users, make_lesson, add_q, db):
+    from lms.courses import lesson_types
+
+    lesson = make_lesson()
+    qtype = lesson_types.get("quiz")
+    assert qtype is not None and str(qtype.label) == "测验"
+    with app.test_request_context():
+        assert qtype.editor_url(lesson) == f"/quiz/lesson/{lesson.id}/paper"
+        html = str(qtype.render(lesson, users.member, None))
+    assert "该测验尚未发布" in html and "开始作答" not in html
+    assert qtype.summary(lesson) == "0 题"

@@ -38,14 +38,19 @@ def audit_rows(app):
     return rows
 
 
-def totp_code(secret: str, offset: int = 0) -> str:
-    """What an authenticator app shows for `secret` now (+offset 30-second steps)."""
+def _totp_code(secret: str, offset: int = 0) -> str:
     import time
 
     import pyotp
 
     totp = pyotp.TOTP(secret)
     return totp.generate_otp(int(time.time()) // totp.interval + offset)
+
+
+@pytest.fixture
+def totp_code():
+    """totp_code(secret) -> what an authenticator app shows now (+offset 30-second steps)."""
+    return _totp_code
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import os
 
 import pytest
 
-from conftest import totp_code
 from lms.testing import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -18,7 +17,7 @@ def _shot(page, name):
 
 
 @pytest.mark.parametrize("page", [{"width": 390, "height": 844}], indirect=True)
-def test_admin_binds_totp_on_a_phone_and_opens_the_audit_log(page, make_user):
+def test_admin_binds_totp_on_a_phone_and_opens_the_audit_log(page, make_user, totp_code):
     make_user("系统管理员", login_id="A0001", roles=["sysadmin"])
     page.goto("/admin/audit")
     _shot(page, "login")

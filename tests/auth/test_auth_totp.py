@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from conftest import totp_code
 
 
 def _secret_from_page(html: str) -> str:
@@ -16,7 +15,7 @@ def _secret_from_page(html: str) -> str:
     return m.group(1).replace(" ", "")
 
 
-def _enroll(client, secret_holder: dict):
+def _enroll(client, secret_holder: dict, totp_code):
     page = client.get("/account/totp").get_data(as_text=True)
     secret = _secret_from_page(page)
     secret_holder["secret"] = secret
@@ -35,13 +34,13 @@ def test_privileged_role_must_set_up_totp_before_anything_else(client, users, po
     _secret_from_page(page)
 
 
-def test_setup_confirms_with_a_code_then_login_requires_it(app, client, users, post_login, audit_rows):
+def test_setup_confirms_with_a_code_then_login_requires_it(app, client, users, post_login, audit_rows, totp_code):
     with freeze_time("2026-03-02 01:00:00") as clock:
         post_login(client, users.auditor.login_id)
         holder = {}
         resp = client.post("/account/totp", data={"code": "000000"})
         assert "动态口令不正确" in resp.get_data(as_text=True)
-        resp = _enroll(client, holder)
+        resp = _enroll(client, holder, totp_code)
         assert resp.status_code == 302
         assert client.get("/admin/audit").status_code == 200
         assert len(audit_rows("auth.totp_enable", outcome="success")) == 1
@@ -58,11 +57,11 @@ def test_setup_confirms_with_a_code_then_login_requires_it(app, client, users, p
         assert len(audit_rows("auth.totp_verify", outcome="success")) == 1
 
 
-def test_a_code_cannot_be_used_twice(app, client, users, post_login, audit_rows):
+def test_a_code_cannot_be_used_twice(app, client, users, post_login, audit_rows, totp_code):
     with freeze_time("2026-03-02 01:00:00") as clock:
         post_login(client, users.sysadmin.login_id)
         holder = {}
-        _enroll(client, holder)
+        _enroll(client, holder, totp_code)
         client.post("/logout")
         clock.tick(timedelta(seconds=31))
         code = totp_code(holder["secret"])
@@ -78,11 +77,11 @@ def test_a_code_cannot_be_used_twice(app, client, users, post_login, audit_rows)
         assert audit_rows("auth.totp_verify", outcome="failure")[-1].details == {"reason": "replay"}
 
 
-def test_five_wrong_codes_lock_the_factor_for_fifteen_minutes(app, client, users, post_login, audit_rows):
+def test_five_wrong_codes_lock_the_factor_for_fifteen_minutes(app, client, users, post_login, audit_rows, totp_code):
     with freeze_time("2026-03-02 01:00:00") as clock:
         post_login(client, users.org_admin.login_id)
         holder = {}
-        _enroll(client, holder)
+        _enroll(client, holder, totp_code)
         client.post("/logout")
         clock.tick(timedelta(minutes=1))
         post_login(client, users.org_admin.login_id)
@@ -102,13 +101,13 @@ def test_five_wrong_codes_lock_the_factor_for_fifteen_minutes(app, client, users
         assert client.get("/account").status_code == 200
 
 
-def test_members_may_turn_totp_on_and_off(app, client, users, post_login, audit_rows):
+def test_members_may_turn_totp_on_and_off(app, client, users, post_login, audit_rows, totp_code):
     from lms.testing import TEST_PASSWORD
 
     with freeze_time("2026-03-02 01:00:00") as clock:
         post_login(client, users.member.login_id)
         holder = {}
-        assert _enroll(client, holder).status_code == 302
+        assert _enroll(client, holder, totp_code).status_code == 302
         client.post("/logout")
         clock.tick(timedelta(seconds=31))
         post_login(client, users.member.login_id)

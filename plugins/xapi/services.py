@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -198,11 +201,15 @@ def save_statements(
     client_id: int | None = None,
     parts: list[Part] | None = None,
     put_id: str | None = None,
+    commit: bool = False,
 ) -> SaveResult:
-    """Validate and store statements in the current transaction (no commit); all or none.
+    """Validate and store statements in the current transaction; all or none.
 
     Raises LRSError (400) for an invalid statement or attachment, Conflict (409) when a statement id
     is taken by a different statement. Statements already stored with the same content are skipped.
+    Without `commit` the caller commits (the event path: the statement joins the domain change).
+    With `commit` (the LRS, whose transaction has written nothing before) validation runs first and
+    the writing part and the commit run under `serialized_writes()`.
     """
     if not statements:
         raise LRSError("statements: the batch is empty")
@@ -237,7 +244,31 @@ def save_statements(
     extra = set(parts_by_hash) - wanted
     if extra:
         raise LRSError("attachments: a multipart part matches no attachment of the statements")
+    if not commit:
+        return _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
+    with serialized_writes():
+        result = _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
+        db.session.commit()
+    return result
 
+
+@contextmanager
+def serialized_writes():
+    """On SQLite, queue writers of all server processes on a file lock (woken at once when it is free)
+    instead of SQLite's busy handler, which sleeps and retries and wastes most of the time under load."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    path = os.path.join(current_app.instance_path, "xapi-write.lock")
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _store(statements: list[dict], authority: dict, client_id: int | None, parts: list[Part]) -> SaveResult:
     stored_at = now_ms()
     stored_s = v.format_timestamp(stored_at)
     ids: list[str] = []
@@ -343,8 +374,8 @@ def save_statements(
         db.session.execute(XapiStatementActivity.__table__.insert(), act_rows)
     if all_defs:
         _merge_activity_definitions(all_defs)
-    for sha2 in wanted:
-        _store_attachment(parts_by_hash[sha2])
+    for part in parts:
+        _store_attachment(part)
     if void_targets:
         db.session.execute(
             update(XapiStatement)

@@ -273,8 +273,7 @@ def statements():
         if not isinstance(body, dict):
             raise LRSError("body: PUT takes a single statement object")
         services.save_statements([body], authority=client_authority(), client_id=g.xapi_client[0],
-                                 parts=parts, put_id=sid)
-        db.session.commit()
+                                 parts=parts, put_id=sid, commit=True)
         return _no_content()
     if x.method == "POST":
         _check_params(x, set())
@@ -283,8 +282,7 @@ def statements():
         if not all(isinstance(s, dict) for s in batch):
             raise LRSError("body: must be a statement object or an array of statement objects")
         result = services.save_statements(batch, authority=client_authority(), client_id=g.xapi_client[0],
-                                          parts=parts)
-        db.session.commit()
+                                          parts=parts, commit=True)
         return _respond(x, json.dumps(result.ids))
     return _json_error("method: Statements accept GET, HEAD, PUT and POST", 405)
 

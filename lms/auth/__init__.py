@@ -34,6 +34,14 @@ def init_app(app: Flask) -> None:
     # request that ran in the same application context (tests, CLI-driven requests).
     app.before_request_funcs.setdefault(None, []).insert(0, _forget_request_user)
     app.before_request(_gate)
+    app.add_template_global(_auth_account_state, "auth_account_state")
+
+
+def _auth_account_state(person):
+    """Template helper for the people pages: `auth_account_state(person)` (see auth/_admin_actions.html)."""
+    from lms.auth.services import account_state
+
+    return account_state(current_user._get_current_object(), person)
 
 
 def _forget_request_user():

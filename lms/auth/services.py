@@ -440,6 +440,34 @@ def may_administer(actor: User, target: User) -> bool:
     return can(actor, MANAGE, target)
 
 
+@dataclass
+class AccountState:
+    """What the people pages show about a person's login, and which admin actions `actor` may use."""
+
+    may_manage: bool
+    may_reset_totp: bool
+    locked_until: datetime | None
+    totp_enabled: bool
+    totp_locked: bool
+    sessions: int
+    must_change_password: bool
+
+
+def account_state(actor: User, person: User) -> AccountState:
+    from lms.auth.sessions import list_sessions
+
+    may = may_administer(actor, person)
+    return AccountState(
+        may_manage=may,
+        may_reset_totp=may and actor.is_sysadmin and actor.id != person.id,
+        locked_until=person.locked_until if is_locked(person) else None,
+        totp_enabled=bool(person.totp_secret),
+        totp_locked=totp_locked(person),
+        sessions=len(list_sessions(person.id)) if may else 0,
+        must_change_password=person.must_change_password,
+    )
+
+
 def policy_hint() -> str:
     """The active password rules in one sentence, shown under the new-password field."""
     cfg = current_app.config

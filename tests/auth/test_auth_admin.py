@@ -111,3 +111,25 @@ def test_only_a_sysadmin_resets_totp(app, db, users, login_as, audit_rows, sessi
     assert session_count(users.member) == 0
     row = audit_rows("auth.admin_reset_totp")[-1]
     assert row.actor_login == users.sysadmin.login_id and row.target_id == str(users.member.id)
+
+
+def test_admin_actions_macro_renders_only_for_managers(app, db, users, login_as):
+    from flask import render_template_string
+    from flask_login import login_user
+
+    users.member.totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    db.session.commit()
+    tpl = '{% from "auth/_admin_actions.html" import account_actions %}{{ account_actions(p, next="/people/1") }}'
+
+    def render(viewer):
+        with app.test_request_context("/people/1"):
+            login_user(viewer)
+            return render_template_string(tpl, p=users.member)
+
+    html = render(users.sysadmin)
+    assert f"/admin/people/{users.member.id}/password/reset" in html
+    assert f"/admin/people/{users.member.id}/totp/reset" in html
+    assert 'name="next" value="/people/1"' in html
+    html = render(users.secretary)
+    assert "password/reset" in html and "totp/reset" not in html
+    assert render(users.secretary_b).strip() == ""

@@ -43,6 +43,12 @@ class QuizPlugin(Plugin):
         return [QuizLessonType]
 
     @hookimpl
+    def lms_load_demo_data(self, demo):
+        from plugins.quiz.demo import load
+
+        load(demo)
+
+    @hookimpl
     def lms_gather_nav_items(self, user):
         from lms.authz import VIEW, can
         from lms.ui import NavItem

@@ -187,3 +187,26 @@ def test_quiz_is_a_lesson_type_with_the_paper_editor(app, users, make_lesson, ad
         html = str(qtype.render(lesson, users.member, None))
     assert "该测验尚未发布" in html and "开始作答" not in html
     assert qtype.summary(lesson) == "0 题"
+
+
+def test_demo_data_has_a_published_random_exam_members_can_take(app, runner, db, monkeypatch):
+    from werkzeug.security import generate_password_hash
+
+    import lms.auth.services as auth_services
+    from lms.courses.models import Lesson
+    from lms.demo import DemoData  # noqa: F401  (the hook's argument type)
+
+    monkeypatch.setattr(auth_services, "hash_password",
+                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))
+    result = runner.invoke(args=["lms", "demo"])
+    assert result.exit_code == 0, result.output
+    exam = db.session.scalar(select(Lesson).where(Lesson.title == "党史知识测验（随机组卷）"))
+    paper = services.paper_for(exam)
+    assert paper.is_published and services.publish_problems(paper) == []
+    from lms.accounts.models import User
+
+    member = db.session.scalar(select(User).where(User.login_id == "2025010101")) or \
+        db.session.scalars(select(User)).first()
+    attempt = services.start_attempt(paper, member)
+    assert len(attempt.layout) == 8 and attempt.max_score == 100
+    assert services.person_board("all")

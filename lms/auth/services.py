@@ -242,8 +242,9 @@ def authenticate(login_id: str, password: str, ip: str | None) -> LoginResult:
         locked = is_locked(user)
         retry = int((user.locked_until - now).total_seconds()) + 1 if locked else 0
     else:
-        locked = _count_attempts(LoginAttempt.login_id == login_id, now - lock_window, [ATTEMPT_FAILURE]) >= max_failures
-        retry = int(lock_window.total_seconds())
+        until = _phantom_locked_until(login_id, now, lock_window, max_failures)
+        locked = until is not None
+        retry = int((until - now).total_seconds()) + 1 if until else 0
     if locked:
         _record(ip, login_id, ATTEMPT_LOCKED, now)
         audit.log("auth.login", user, actor=user, outcome="failure", details={**details, "reason": "locked"})
@@ -258,16 +259,34 @@ def authenticate(login_id: str, password: str, ip: str | None) -> LoginResult:
         audit.log("auth.login", user, actor=user)
         return LoginResult(True, user=user)
 
-    _record(ip, login_id, ATTEMPT_FAILURE, now)
     reason = "inactive" if (user is not None and password_ok) else ("unknown_id" if user is None else "bad_password")
     audit.log("auth.login", user, actor=user, outcome="failure", details={**details, "reason": reason})
     if user is not None:
-        register_failure(user, now)
+        register_failure(user, now)  # before this attempt's row is written: it looks at earlier ones
+    _record(ip, login_id, ATTEMPT_FAILURE, now)
+    if user is not None:
         if is_locked(user):
             return LoginResult(False, user=user, reason="locked", retry_after=int(lock_window.total_seconds()))
-    elif _count_attempts(LoginAttempt.login_id == login_id, now - lock_window, [ATTEMPT_FAILURE]) >= max_failures:
+    elif _phantom_locked_until(login_id, now, lock_window, max_failures) is not None:
         return LoginResult(False, reason="locked", retry_after=int(lock_window.total_seconds()))
     return LoginResult(False, user=user, reason="bad_credentials")
+
+
+def _phantom_locked_until(login_id: str, now: datetime, window: timedelta, max_failures: int) -> datetime | None:
+    """For a login id without an account: locked like a real one (the last N failures within one
+    window lock it for a window from the last of them), so a lock reveals nothing about existence."""
+    times = list(
+        db.session.scalars(
+            select(LoginAttempt.at)
+            .where(LoginAttempt.login_id == login_id, LoginAttempt.outcome == ATTEMPT_FAILURE)
+            .order_by(LoginAttempt.at.desc())
+            .limit(max_failures)
+        )
+    )
+    if len(times) < max_failures or times[0] - times[-1] > window:
+        return None
+    until = times[0] + window
+    return until if until > now else None
 
 
 def register_failure(user: User, now: datetime | None = None) -> None:
@@ -280,7 +299,7 @@ def register_failure(user: User, now: datetime | None = None) -> None:
         select(func.max(LoginAttempt.at)).where(
             LoginAttempt.login_id == user.login_id,
             LoginAttempt.outcome == ATTEMPT_FAILURE,
-            LoginAttempt.at < now,
+            LoginAttempt.at <= now,
         )
     )
     if last is None or now - last > window:

@@ -54,9 +54,10 @@ def login():
             error = _("登录尝试过于频繁，请 %(m)d 分钟后再试。", m=_minutes(result.retry_after))
         elif result.reason == "locked":
             status = 423
+            # The configured duration, not the time left: the same sentence for every locked id.
             error = _(
-                "登录失败次数过多，该账号已暂时锁定，请 %(m)d 分钟后再试；如需立即解锁请联系管理员。",
-                m=_minutes(result.retry_after),
+                "登录失败次数过多，该账号已暂时锁定 %(m)d 分钟，请稍后再试；如需立即解锁请联系管理员。",
+                m=int(_cfg("LOGIN_LOCKOUT_MINUTES")),
             )
         else:
             error = _("学号/工号或密码错误。")

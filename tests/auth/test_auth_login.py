@@ -183,3 +183,19 @@ def test_logout_writes_audit_and_ends_session(client, users, post_login, audit_r
     assert resp.status_code == 302
     assert not _logged_in(client)
     assert len(audit_rows("auth.logout")) == 1
+
+
+def test_a_locked_real_account_and_a_locked_unknown_id_look_the_same(client, users, post_login):
+    with freeze_time("2026-03-02 01:00:00") as clock:
+        for login_id in (users.member.login_id, "GHOST-002"):
+            for _ in range(5):
+                post_login(client, login_id, WRONG)
+        clock.tick(timedelta(minutes=7))
+        real = post_login(client, users.member.login_id, WRONG)
+        ghost = post_login(client, "GHOST-002", WRONG)
+        assert real.status_code == ghost.status_code == 423
+        msg = lambda r: re.search(r'class="form-error"[^>]*>([^<]+)<', r.get_data(as_text=True)).group(1)  # noqa: E731
+        assert msg(real) == msg(ghost)
+        clock.tick(timedelta(minutes=8, seconds=5))  # both unlock 15 minutes after their fifth failure
+        assert post_login(client, "GHOST-002", WRONG).status_code == 200
+        assert post_login(client, users.member.login_id).status_code == 302

@@ -1,6 +1,7 @@
 """Strict validation of xAPI 1.0.3 statements and request parameters (every error names the field and the rule)."""
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,11 @@ def parse_timestamp(value: str, path: str = "timestamp") -> datetime:
     """ISO 8601 date-time → naive UTC; a '-00:00' offset is not allowed."""
     if not isinstance(value, str):
         fail(path, "must be an ISO 8601 timestamp string")
+    return _parse_timestamp(value, path)
+
+
+@functools.lru_cache(maxsize=8192)  # batches often share timestamps; parsing is the validator's hot spot
+def _parse_timestamp(value: str, path: str) -> datetime:
     m = TIMESTAMP_RE.match(value)
     if not m:
         fail(path, "must be an ISO 8601 date and time (e.g. 2026-01-02T03:04:05.678Z)")

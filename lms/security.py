@@ -39,8 +39,9 @@ def _require_https():
         return None
     if request.method in ("GET", "HEAD"):
         return redirect(request.url.replace("http://", "https://", 1), code=301)
-    from lms.errors import user_error
     from flask_babel import gettext as _
+
+    from lms.errors import user_error
 
     raise user_error(403, _("请通过 HTTPS 安全连接访问本系统。"))
 

@@ -74,7 +74,7 @@ def test_deleting_the_oldest_rows_without_a_purge_is_found(chain, db):
 def test_purge_keeps_180_days_and_the_chain_still_verifies(app, db, runner):
     with freeze_time("2026-01-01 00:00:00") as clock:
         for age in (400, 181, 180, 179, 1):
-            clock.move_to(f"2026-01-01 00:00:00")
+            clock.move_to("2026-01-01 00:00:00")
             clock.tick(-timedelta(days=age))
             audit.log("test.aged", details={"age": age})
         db.session.commit()

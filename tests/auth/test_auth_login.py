@@ -50,7 +50,7 @@ def test_five_failures_lock_for_fifteen_minutes_even_with_the_right_password(
     login_id = users.member.login_id
     assert app.config["LOGIN_MAX_FAILURES"] == 5 and app.config["LOGIN_LOCKOUT_MINUTES"] == 15
     with freeze_time("2026-03-02 01:00:00") as clock:
-        for i in range(4):
+        for _ in range(4):
             assert post_login(client, login_id, WRONG).status_code == 200
             clock.tick(timedelta(seconds=10))
         fifth = post_login(client, login_id, WRONG)
@@ -119,7 +119,7 @@ def test_per_account_throttle_and_owner_gets_back_in_after_the_lock(client, user
     login_id = users.teacher.login_id
     with freeze_time("2026-03-02 01:00:00") as clock:
         codes = []
-        for i in range(40):
+        for _ in range(40):
             codes.append(post_login(client, login_id, WRONG, ip="10.2.2.2").status_code)
             clock.tick(timedelta(seconds=3))
         assert codes[:4] == [200] * 4

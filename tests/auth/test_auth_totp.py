@@ -8,7 +8,6 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 
-
 def _secret_from_page(html: str) -> str:
     m = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', html)
     assert m, "secret shown as text"

@@ -63,13 +63,28 @@ def tree():
     counts = services.member_counts(ids) if ids else {}
     form = UnitForm(prefix="new")
     choices = _parent_choices()
+    # an empty tree: a system administrator starts it with the top 党委
+    first_root = not flat and current_user.is_sysadmin and services.roots() == []
+    if first_root:
+        choices = [(0, _("（无，作为最上级党组织）"))]
     form.parent_id.choices = choices
     can_create = bool(choices)
     if form.validate_on_submit():
         if not can_create:
             abort(403)
-        parent = db.session.get(OrgUnit, form.parent_id.data)
-        if parent is None or not can(current_user, MANAGE, parent):
+        parent = db.session.get(OrgUnit, form.parent_id.data) if form.parent_id.data else None
+        if first_root and parent is None:
+            try:
+                services.check_new_unit(form.name.data, form.kind.data, None)
+            except services.OrgError as exc:
+                form.name.errors.append(str(exc))
+            else:
+                unit = services.create_unit(form.name.data, form.kind.data, None)
+                audit.log("org.create", unit, details={"name": unit.name, "kind": unit.kind, "parent_id": None})
+                db.session.commit()
+                flash(_("已创建党组织“%(name)s”。", name=unit.name), "success")
+                return redirect(url_for("org.unit", unit_id=unit.id))
+        elif parent is None or not can(current_user, MANAGE, parent):
             form.parent_id.errors.append(_("请选择您管理范围内的上级组织"))
         else:
             try:
@@ -82,15 +97,10 @@ def tree():
                 db.session.commit()
                 flash(_("已创建党组织“%(name)s”。", name=unit.name), "success")
                 return redirect(url_for("org.unit", unit_id=unit.id))
-    if (
-        not db.session.scalar(db.select(OrgUnit.id).limit(1))
-        and current_user.is_sysadmin
-    ):
-        flash(_("组织树为空，请先用 flask lms create-admin 创建学校党委。"), "warning")
     return render_template(
         "org/tree.html", nodes=_nest(flat), counts=counts, form=form, can_create=can_create,
         total=len(flat),
-    )
+    ), 400 if form.errors else 200
 
 
 @bp.route("/org/<int:unit_id>")

@@ -84,7 +84,7 @@ def test_org_admin_creates_unit_in_subtree_and_it_is_audited(client, org, users,
 def test_org_admin_cannot_create_outside_subtree(client, org, users, login_as):
     login_as(client, users.org_admin)
     resp = client.post("/org", data={"new-parent_id": org.b.id, "new-name": "越权支部", "new-kind": "branch"})
-    assert resp.status_code == 200
+    assert resp.status_code == 400
     assert "请选择您管理范围内的上级组织" in resp.get_data(as_text=True)
     assert db.session.scalar(select(OrgUnit).where(OrgUnit.name == "越权支部")) is None
     assert client.post(f"/org/{org.b.id}/children", data={"new-name": "越权", "new-kind": "branch"}).status_code == 403
@@ -190,3 +190,18 @@ def test_unit_pages_are_404_for_unknown_ids(client, users, login_as):
 def test_anonymous_is_sent_to_login(client, org):
     resp = client.get("/org")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_sysadmin_starts_an_empty_tree_with_the_top_committee(client, make_user, login_as):
+    admin = make_user("系统管理员", roles=["sysadmin"])
+    login_as(client, admin)
+    html = client.get("/org").get_data(as_text=True)
+    assert "作为最上级党组织" in html
+    resp = client.post("/org", data={"new-parent_id": 0, "new-name": "某学院党委", "new-kind": "committee"})
+    assert resp.status_code == 302
+    root = db.session.scalar(select(OrgUnit))
+    assert root.parent_id is None and root.name == "某学院党委"
+    # once there is a root, a second top-level unit is not offered
+    assert "作为最上级党组织" not in client.get("/org").get_data(as_text=True)
+    resp = client.post("/org", data={"new-parent_id": 0, "new-name": "另一个", "new-kind": "committee"})
+    assert resp.status_code == 400 and db.session.scalar(select(OrgUnit).where(OrgUnit.name == "另一个")) is None

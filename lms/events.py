@@ -65,6 +65,9 @@ class LearningEvent:
     statement_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     course_id: int | None = None
     lesson_id: int | None = None
+    # optional: context extensions (IRI → value) and the registration (attempt) UUID of the statement
+    extensions: dict[str, Any] | None = None
+    registration: str | None = None
 
     @property
     def verb_iri(self) -> str:

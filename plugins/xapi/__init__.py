@@ -35,8 +35,11 @@ class XapiPlugin(Plugin):
 
     def init_app(self, app: Flask) -> None:
         from lms.extensions import csrf
-        from plugins.xapi import hookspecs, models  # noqa: F401  (models register their tables)
-        from plugins.xapi import pages, views  # noqa: F401  (both add their routes to the blueprint)
+        from plugins.xapi import (  # noqa: F401  (both add their routes to the blueprint)
+            hookspecs,  # noqa: F401  (models register their tables)
+            pages,
+            views,
+        )
         from plugins.xapi.blueprint import bp
 
         app.extensions["lms_plugins"].pm.add_hookspecs(hookspecs)

@@ -22,7 +22,7 @@ class Conflict(LRSError):
 
 
 def etag_of(content: bytes) -> str:
-    return hashlib.sha1(content).hexdigest()
+    return hashlib.sha1(content, usedforsecurity=False).hexdigest()  # a change tag, not a security hash
 
 
 def _where(kind: str, activity_id: str = "", agent_key: str = "", registration: str = ""):

@@ -67,9 +67,10 @@ def statement_for(event: LearningEvent) -> dict:
     if event.result:
         st.result = Result(event.result)
     context = dict(event.context or {})
-    extra = getattr(event, "extensions", None)
-    if extra:
-        context.setdefault("extensions", {}).update(extra)
+    if event.extensions:
+        context["extensions"] = {**context.get("extensions", {}), **event.extensions}
+    if event.registration:
+        context["registration"] = event.registration
     if context:
         st.context = Context(context)
     data = json.loads(st.to_json())

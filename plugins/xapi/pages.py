@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from lms.accounts.models import User
 from lms.audit.services import log as audit
-from lms.authz import VIEW, can, require, scope_filter
+from lms.authz import VIEW, require, scope_filter
 from lms.events import actor_for
 from lms.extensions import csrf, db
 from plugins.xapi import clients as client_services
-from plugins.xapi.blueprint import bp
 from plugins.xapi import forwarding
 from plugins.xapi import validation as v
+from plugins.xapi.blueprint import bp
 from plugins.xapi.forms import ClientForm, ConfirmForm
 from plugins.xapi.models import XapiClient, XapiProgress, XapiStatement
 from plugins.xapi.services import LRSError, save_statements
@@ -55,6 +55,7 @@ def _progress_of(person_id: int):
 @bp.route("/records/me")
 @login_required
 def timeline():
+    require(VIEW, current_user._get_current_object())
     page = request.args.get("page", 1, type=int)
     pagination, rows = _statements_of(current_user.id, page=page)
     return render_template("xapi/timeline.html", progress=_progress_of(current_user.id), rows=rows,
@@ -68,7 +69,7 @@ def people():
     term = (request.args.get("q") or "").strip()[:64]
     q = select(User).where(scope_filter(current_user, User.org_unit_id)).order_by(User.login_id)
     if term:
-        q = q.where((User.name.contains(term)) | (User.login_id.contains(term)))
+        q = q.where(User.name.contains(term, autoescape=True) | User.login_id.contains(term, autoescape=True))
     pagination = db.paginate(q, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
     ids = [u.id for u in pagination.items]
     summary = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import copy
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -15,7 +14,7 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, false, insert, or_, select, tuple_, update
+from sqlalchemy import and_, false, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from lms.extensions import db
@@ -230,7 +229,7 @@ def save_statements(
 
     # Attachments: every one without a fileUrl needs its part; every part must be listed.
     wanted: set[str] = set()
-    for i, s in enumerate(statements):
+    for s in statements:
         for a in s.get("attachments") or []:
             if a["sha2"] in parts_by_hash:
                 wanted.add(a["sha2"])

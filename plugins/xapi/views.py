@@ -6,12 +6,12 @@ syntax (POST ?method=…), and errors as JSON naming the field and the rule.
 from __future__ import annotations
 
 import base64
-from datetime import UTC
 import hashlib
 import json
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC
 from urllib.parse import parse_qs
 
 from flask import Response, current_app, g, request, url_for
@@ -19,8 +19,8 @@ from werkzeug.http import http_date
 
 from lms.extensions import db
 from plugins.xapi import documents, services
-from plugins.xapi.blueprint import bp
 from plugins.xapi import validation as v
+from plugins.xapi.blueprint import bp
 from plugins.xapi.clients import authenticate
 from plugins.xapi.services import LRSError
 

@@ -249,3 +249,13 @@ def test_unknown_person_is_404(app, client, users, login_as):
     login_as(client, users.sysadmin)
     assert client.get("/records/people/999999").status_code == 404
 
+
+
+def test_event_extensions_and_registration_reach_the_statement(app, db, users):
+    reg = "6f9619ff-8b86-4011-b42d-00c04fc964ff"
+    record(users.member, verb="experienced", registration=reg,
+           extensions={"https://w3id.org/xapi/video/extensions/session-id": "abc"})
+    db.session.commit()
+    [s] = stored(db)
+    assert s["context"]["registration"] == reg
+    assert s["context"]["extensions"] == {"https://w3id.org/xapi/video/extensions/session-id": "abc"}

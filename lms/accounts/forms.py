@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from lms.accounts import services
 from lms.accounts.models import MEMBER_CATEGORIES, ROLES
+from lms.org.forms import int_or_zero
 
 
 def _category_choices():
@@ -22,7 +23,7 @@ class PersonForm(FlaskForm):
     login_id = StringField(
         _l("学号/工号"), validators=[DataRequired(message=_l("请填写学号/工号")), Length(max=64)]
     )
-    org_unit_id = SelectField(_l("所属党组织"), coerce=int, validate_choice=False)
+    org_unit_id = SelectField(_l("所属党组织"), coerce=int_or_zero, validate_choice=False)
     category = SelectField(_l("党员类别"), choices=_category_choices)
     joined_on = DateField(_l("入党时间"), validators=[Optional()], format="%Y-%m-%d")
     phone = StringField(_l("手机号"), validators=[Optional(), Length(max=20)], render_kw={"type": "tel"})
@@ -57,12 +58,12 @@ class PersonForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField(_l("角色"), choices=lambda: [(k, v[0]) for k, v in ROLES.items() if k != "member"])
-    org_unit_id = SelectField(_l("负责的党组织"), coerce=int, validate_choice=False,
+    org_unit_id = SelectField(_l("负责的党组织"), coerce=int_or_zero, validate_choice=False,
                               description=_l("支部书记、组织管理员、审核员须选择党组织"))
 
 
 class TransferForm(FlaskForm):
-    org_unit_id = SelectField(_l("转入党组织"), coerce=int, validate_choice=False)
+    org_unit_id = SelectField(_l("转入党组织"), coerce=int_or_zero, validate_choice=False)
 
 
 class ImportUploadForm(FlaskForm):

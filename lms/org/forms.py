@@ -9,10 +9,18 @@ from wtforms.validators import DataRequired, Length
 from lms.org.models import UNIT_KINDS
 
 
+def int_or_zero(value) -> int:
+    """A select's id; tampered input becomes 0 (no such unit), which the view answers in Chinese."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 class UnitForm(FlaskForm):
     name = StringField(_l("组织名称"), validators=[DataRequired(message=_l("请填写组织名称")), Length(max=120)])
     kind = SelectField(_l("组织类型"), choices=lambda: list(UNIT_KINDS.items()))
-    parent_id = SelectField(_l("上级组织"), coerce=int, validate_choice=False)
+    parent_id = SelectField(_l("上级组织"), coerce=int_or_zero, validate_choice=False)
 
 
 class RenameForm(FlaskForm):
@@ -20,4 +28,4 @@ class RenameForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    parent_id = SelectField(_l("新的上级组织"), coerce=int, validate_choice=False)
+    parent_id = SelectField(_l("新的上级组织"), coerce=int_or_zero, validate_choice=False)

@@ -376,3 +376,35 @@ def test_create_admin_rejects_weak_password(app, db):
         args=["lms", "create-admin", "--login-id", "admin02", "--name", "管理员", "--password", "123"])
     assert result.exit_code != 0
     assert db.session.scalar(select(User).where(User.login_id == "admin02")) is None
+
+
+GARBAGE = ["", "abc", "-1", "0", "99999", "1e3", "<script>", "'; DROP TABLE user; --", "９", "\x00"]
+
+
+def test_tampered_form_values_never_give_a_server_error(client, org, users, login_as):
+    login_as(client, users.sysadmin)
+    m = users.member.id
+    ra = users.secretary.roles[0].id
+    posts = [
+        (f"/people/{m}/roles", ("role-role", "role-org_unit_id")),
+        (f"/people/{m}/transfer", ("transfer-org_unit_id",)),
+        (f"/people/{m}/edit", ("name", "login_id", "category", "joined_on", "phone")),
+        ("/people/new", ("name", "login_id", "org_unit_id", "category", "joined_on", "phone", "password")),
+        (f"/org/{org.a2.id}/move", ("move-parent_id",)),
+        (f"/org/{org.a.id}/children", ("new-name", "new-kind")),
+        (f"/org/{org.a1.id}/rename", ("rename-name",)),
+        ("/org", ("new-parent_id", "new-name", "new-kind")),
+        ("/people/import/confirm", ("token", "password")),
+    ]
+    for url, fields in posts:
+        for value in GARBAGE:
+            resp = client.post(url, data={f: value for f in fields})
+            assert resp.status_code < 500, (url, value)
+            body = resp.get_data(as_text=True)
+            assert "Not a valid" not in body and "Invalid Choice" not in body, (url, value)
+    for value in GARBAGE:
+        assert client.get("/people", query_string={"q": value, "unit": value, "category": value,
+                                                   "state": value, "page": value}).status_code == 200
+    assert client.post(f"/people/{m}/roles/{ra}/revoke").status_code == 404  # not this person's role
+    db.session.refresh(users.member)
+    assert users.member.org_unit_id == org.a1.id and users.member.name == "李党员"

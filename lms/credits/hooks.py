@@ -5,7 +5,10 @@ from flask import render_template
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from lms.credits import services
+from lms.credits import (
+    services,
+    tasks,  # noqa: F401  (registers the recompute task with the queue)
+)
 from lms.plugins import hookimpl
 from lms.ui import NavItem, Widget
 

@@ -1,7 +1,7 @@
 """Views of the credits area: 我的学时 and the administration of rules, requirements and exemptions."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -146,15 +146,31 @@ def save_rule(unit_id: int):
     try:
         rule = services.save_rule(unit.id, year, form.kind.data, form.params(), user=current_user,
                                   note=form.note.data or "")
-        stats = services.recompute(unit.id, year)
     except services.CreditError as exc:
         db.session.rollback()
         form.kind.errors.append(str(exc))
         return _unit_page(unit, year, rule_form=form, code=400)
-    db.session.commit()
-    flash(_("已保存第 %(v)s 版学时规则，并按新规则重算了 %(n)s 条学时记录。", v=rule.version,
-            n=stats["updated"] + stats["created"] + stats["removed"]), "success")
+    if _subtree_people(unit.id) <= current_app.config.get("CREDITS_RECOMPUTE_INLINE_MAX", 300):
+        stats = services.recompute(unit.id, year)
+        audit.log("credits.recompute", unit, details={"year": year, **stats})
+        db.session.commit()
+        flash(_("已保存第 %(v)s 版学时规则，并按新规则重算了 %(n)s 条学时记录。", v=rule.version,
+                n=stats["updated"] + stats["created"] + stats["removed"]), "success")
+    else:
+        db.session.commit()
+        from lms.credits.tasks import recompute_task
+
+        recompute_task(unit.id, year, current_user.id)
+        flash(_("已保存第 %(v)s 版学时规则；本组织人数较多，学时正在后台按新规则重算，稍后刷新即可看到结果。",
+                v=rule.version), "success")
     return redirect(url_for(".admin_unit", unit_id=unit.id, year=year))
+
+
+def _subtree_people(unit_id: int) -> int:
+    from sqlalchemy import func
+
+    subtree = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
+    return db.session.scalar(select(func.count(User.id)).where(User.org_unit_id.in_(subtree))) or 0
 
 
 @bp.route("/admin/units/<int:unit_id>/recompute", methods=["POST"])

@@ -138,3 +138,23 @@ def test_unit_overview_shows_hours_against_requirement_in_scope(client, db, user
     assert client.get(f"/credits/units/{org.a.id}/people").status_code == 403
     row = db.session.scalar(select(AuditLog).where(AuditLog.action == "credits.view_unit"))
     assert row.actor_id == users.secretary.id and row.details["rows"] >= 2
+
+
+def test_rule_change_for_a_large_subtree_recomputes_in_the_background(app, client, db, users, org, login_as,
+                                                                      make_course):
+    from lms.credits.models import CreditEntry
+
+    app.config["CREDITS_RECOMPUTE_INLINE_MAX"] = 0  # every subtree counts as large
+    course = make_course("后台重算", credit_hours="5")
+    for ls in course.lessons:
+        update_progress(users.member, ls, complete=True)
+    db.session.commit()
+    login_as(client, users.org_admin)
+    resp = client.post(f"/credits/admin/units/{org.a.id}/rule?year={services.local_year()}",
+                       data={"kind": "media_tiers", "tiers": "0=0.5"}, follow_redirects=True)
+    assert "正在后台按新规则重算" in resp.get_data(as_text=True)
+    # the queue runs tasks immediately in tests: the course entry became two lesson entries
+    entries = db.session.scalars(select(CreditEntry).where(CreditEntry.user_id == users.member.id)).all()
+    assert sorted((e.source_type, e.hours) for e in entries) == [("lesson", Decimal("0.5"))] * 2
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "credits.recompute"))
+    assert row.note == "task" and row.actor_id == users.org_admin.id

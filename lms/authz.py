@@ -174,6 +174,12 @@ def require(action: str, target) -> None:
         abort(403)
 
 
+def scope_roots(user: User, action: str = VIEW) -> list[int]:
+    """The ids of the units at the top of `user`'s scope (for VIEW/MANAGE_MEMBERS: the people scope of
+    secretaries and organization admins; for MANAGE: the organization admins' subtrees)."""
+    return _scope_roots(user, ("org_admin",) if action == MANAGE else _SCOPED_PEOPLE_ROLES)
+
+
 def scope_unit_ids(user: User, action: str = VIEW):
     """A SELECT of the org unit ids `user` may see (or manage), or None when unrestricted.
 

@@ -158,12 +158,12 @@ def count_people(viewer: User, flt: PeopleFilter) -> int:
 
 def manageable_units(viewer: User) -> list[tuple[OrgUnit, str]]:
     """(unit, path) of the units `viewer` may place people in, tree-ordered."""
-    from lms.authz import _scope_roots
+    from lms.authz import scope_roots
     from lms.org.services import all_paths
 
     if viewer.is_sysadmin:
         return all_paths(None)
-    roots = _scope_roots(viewer)
+    roots = scope_roots(viewer)
     return all_paths(roots) if roots else []
 
 

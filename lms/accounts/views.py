@@ -34,7 +34,7 @@ from lms.accounts.forms import (
 )
 from lms.accounts.models import MEMBER_CATEGORIES, ROLES, RoleAssignment, User
 from lms.audit.models import AuditLog
-from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, _scope_roots, can, require
+from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, can, require, scope_roots
 from lms.errors import user_error
 from lms.extensions import db
 from lms.org.models import OrgUnit
@@ -94,7 +94,7 @@ def _scope_label(flt: services.PeopleFilter) -> str:
             return unit.name
     if current_user.is_sysadmin:
         return _("全部")
-    roots = _scope_roots(current_user)
+    roots = scope_roots(current_user)
     names = [u.name for u in db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(roots)))] if roots else []
     return "、".join(names) or _("无")
 
@@ -141,7 +141,7 @@ def _role_unit_choices():
     if current_user.is_sysadmin:
         pairs = all_paths(None)
     else:
-        roots = _scope_roots(current_user, ("org_admin",))
+        roots = scope_roots(current_user, MANAGE)
         pairs = all_paths(roots) if roots else []
     return [(0, _("（不限定党组织）"))] + [(u.id, p) for u, p in pairs]
 

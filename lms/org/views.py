@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from lms import audit
 from lms.accounts.forms import ActionForm
-from lms.authz import MANAGE, VIEW, _scope_roots, can, require
+from lms.authz import MANAGE, VIEW, can, require, scope_roots
 from lms.extensions import db
 from lms.org import services
 from lms.org.forms import MoveForm, RenameForm, UnitForm
@@ -20,7 +20,7 @@ def _visible_units():
     """(unit, depth) of what the viewer may see: sysadmin all, org_admin subtree, secretary branch."""
     if current_user.is_sysadmin:
         return services.units_under(None)
-    roots = _scope_roots(current_user)
+    roots = scope_roots(current_user)
     return services.units_under(roots) if roots else []
 
 
@@ -29,7 +29,7 @@ def _parent_choices(exclude_subtree_of: OrgUnit | None = None):
     if current_user.is_sysadmin:
         pairs = services.all_paths(None)
     else:
-        roots = _scope_roots(current_user, ("org_admin",))
+        roots = scope_roots(current_user, MANAGE)
         pairs = services.all_paths(roots) if roots else []
     skip = services.subtree_ids(exclude_subtree_of.id) if exclude_subtree_of is not None else set()
     return [(u.id, path) for u, path in pairs if not u.is_branch and u.id not in skip]

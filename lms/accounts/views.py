@@ -38,6 +38,7 @@ from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, can, require, scope_roots
 from lms.errors import user_error
 from lms.extensions import db
 from lms.org.models import OrgUnit
+from lms.templating import local_dt
 from lms.timeutil import utcnow
 
 bp = Blueprint("people", __name__)
@@ -125,7 +126,7 @@ def export():
                  "state": flt.state},
     )
     db.session.commit()
-    name = _safe_filename(f"人员名单_{label}_{utcnow().strftime('%Y%m%d')}") + ".xlsx"
+    name = _safe_filename(f"人员名单_{label}_{local_dt(utcnow(), '%Y%m%d')}") + ".xlsx"  # Beijing date
     resp = send_file(
         io.BytesIO(content), as_attachment=True, download_name=name,
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -158,3 +158,53 @@ def test_serve_command_documents_port_and_worker(runner):
     out = runner.invoke(args=["lms", "serve", "--help"]).output
     assert "LMS_PORT" in out and "--no-worker" in out
     assert "demo" in runner.invoke(args=["lms", "--help"]).output
+
+
+@pytest.mark.slow
+def test_serve_runs_gunicorn_and_the_worker_until_stopped(tmp_path):
+    """What `make run` ends with: migrate a fresh instance, then `flask lms serve` answers and stops cleanly."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    flask = str(Path(sys.executable).with_name("flask"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMS_")}
+    env.update(LMS_INSTANCE_PATH=str(tmp_path / "instance"), LMS_ENV="development")
+    subprocess.run([flask, "--app", "wsgi", "db", "upgrade", "heads"], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=180)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([flask, "--app", "wsgi", "lms", "serve", "--port", str(port), "--web-workers", "1"],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        body = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as resp:  # noqa: S310
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert "登录" in body
+        assert (tmp_path / "instance" / "secret_key").is_file()
+        time.sleep(2)  # let the worker finish starting before it is told to stop
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=40)
+        assert "running at" in out
+        assert f"Listening at: http://127.0.0.1:{port}" in out  # gunicorn
+        assert "task worker started" in out  # flask lms worker
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=3)  # noqa: S310
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -164,6 +164,18 @@
     writeStore();
     schedule(ev.type === "input" && ev.target.type !== "radio" && ev.target.type !== "checkbox" ? 1200 : 300);
   }
+  // A member reading for a long time keeps the login session (30 min idle limit) and learns early
+  // when the server closed the attempt: an empty save every few minutes writes nothing.
+  window.setInterval(function () {
+    if (submitting || saving || Date.now() - lastSave < 240000) { return; }
+    lastSave = Date.now();
+    window.LMS.postJSON(ds.saveUrl, { answers: {} }).then(function (resp) {
+      if (resp.status === 409) {
+        return resp.json().then(function (body) { if (body.result_url) { window.location.assign(body.result_url); } });
+      }
+      return null;
+    }).catch(function () { setStatus(ds.msgOffline, "quiz-err"); });
+  }, 60000);
   form.addEventListener("change", changed);
   form.addEventListener("input", changed);
   window.addEventListener("online", function () { backoff = 0; schedule(0); });

@@ -423,3 +423,17 @@ def test_contest_is_graded_when_it_closes(member_client, fixed_paper, db, record
     verbs = [e.verb for e in recorded_events]
     assert verbs.count("answered") == 5 and verbs.count("attempted") == 1
     assert next(e for e in recorded_events if e.verb == "attempted").timestamp == attempt.started_at
+
+
+def test_empty_keepalive_save_writes_nothing_and_reports_a_closed_attempt(member_client, fixed_paper, db):
+    lesson, paper, qs = fixed_paper
+    with freeze_time(utcnow()) as clock:
+        aid = start(member_client, lesson)
+        resp = save(member_client, aid, {})
+        assert resp.status_code == 200 and resp.json["saved"] == 0
+        assert db.session.scalar(select(func.count(QuizAnswer.id))) == 0
+        clock.tick(timedelta(minutes=25))
+        save(member_client, aid, {})
+        clock.tick(timedelta(minutes=6))
+        resp = save(member_client, aid, {})
+        assert resp.status_code == 409 and resp.json["result_url"].endswith(f"/quiz/attempt/{aid}/result")

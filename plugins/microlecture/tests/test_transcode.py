@@ -62,7 +62,9 @@ def test_upload_is_transcoded_verified_and_waits_for_review(small_ladder, client
     assert video.lesson.duration_seconds == 4
     assert st.path(video.original_key).is_file()  # the original is kept
     assert st.list_dir("tmp") == []  # no work directory left
-    # Members see nothing until review; the teacher previews.
+    # The teacher previews, with the whole-lecture sprite overview; members see nothing until review.
+    html = client.get(f"/microlecture/lessons/{lecture.lesson_id}/edit").get_data(as_text=True)
+    assert "data-ml-player" in html and "sprite.jpg" in html and "预览" in html
     login_as(client, users.member)
     assert client.get(f"/microlecture/{video.id}").status_code == 403
 

@@ -35,11 +35,9 @@ class XapiPlugin(Plugin):
 
     def init_app(self, app: Flask) -> None:
         from lms.extensions import csrf
-        from plugins.xapi import (  # noqa: F401  (both add their routes to the blueprint)
-            hookspecs,  # noqa: F401  (models register their tables)
-            pages,
-            views,
-        )
+
+        # pages and views add their routes to the blueprint; importing tasks registers the Huey tasks
+        from plugins.xapi import hookspecs, pages, tasks, views  # noqa: F401
         from plugins.xapi.blueprint import bp
 
         app.extensions["lms_plugins"].pm.add_hookspecs(hookspecs)

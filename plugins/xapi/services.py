@@ -15,6 +15,7 @@ from datetime import datetime
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, false, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from lms.extensions import db
@@ -245,10 +246,27 @@ def save_statements(
         raise LRSError("attachments: a multipart part matches no attachment of the statements")
     if not commit:
         return _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
-    with serialized_writes():
-        result = _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
-        db.session.commit()
-    return result
+    sent = [(s.get("timestamp"), s.get("version")) for s in statements]
+    for attempt in (1, 2):
+        if attempt == 2:  # undo what the first attempt filled in
+            for s, (ts, version) in zip(statements, sent, strict=True):
+                s.pop("stored", None)
+                s.pop("authority", None)
+                for key, val in (("timestamp", ts), ("version", version)):
+                    if val is None:
+                        s.pop(key, None)
+        with serialized_writes():
+            try:
+                result = _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
+                db.session.commit()
+                return result
+            except IntegrityError:
+                # a concurrent request stored the same statement id (or activity, attachment) first:
+                # start again, now seeing its row (same content → accepted, different → 409)
+                db.session.rollback()
+                if attempt == 2:
+                    raise Conflict("id: a statement with this id was stored concurrently") from None
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -409,7 +427,7 @@ def _merge_activity_definitions(defs: dict[str, dict]) -> None:
     ids = list(defs)
     current = {a.activity_id: a for a in db.session.scalars(
         select(XapiActivity).where(XapiActivity.activity_id.in_(ids)))}
-    for aid, new in defs.items():
+    for aid, new in sorted(defs.items()):  # one lock order for concurrent writers
         row = current.get(aid)
         if row is None:
             db.session.add(XapiActivity(activity_id=aid, definition=dumps(new)))

@@ -266,3 +266,29 @@ def test_since_in_the_future_returns_nothing(lrs):
 def test_boolean_parameters_accept_true_false(lrs, value):
     assert lrs.get("statements", {"related_agents": value}).status_code == 200
     assert lrs.get("statements", {"related_agents": "maybe"}).status_code == 400
+
+
+def test_concurrent_insert_of_the_same_id_is_retried_not_a_500(lrs, db, monkeypatch):
+    import copy
+
+    from sqlalchemy.exc import IntegrityError
+
+    from plugins.xapi import services
+
+    original = services._store
+    sid = new_id()
+    calls = []
+
+    def racing(statements, *args, **kwargs):
+        if not calls:
+            calls.append(1)
+            # another request wins the race with the same statement, then our insert hits the unique index
+            original(copy.deepcopy(statements), *args, **kwargs)
+            db.session.commit()
+            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: xapi_statement.statement_id"))
+        return original(statements, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_store", racing)
+    r = lrs.put("statements", stmt(), params={"statementId": sid})
+    assert r.status_code == 204
+    assert ids_of(lrs.get("statements")) == [sid]

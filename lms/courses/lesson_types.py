@@ -30,6 +30,10 @@ class LessonType(ABC):
     def on_create(self, lesson) -> None:  # noqa: B027 (optional: most types need no rows)
         """A lesson of this type was created (inside the transaction): create the plugin's rows."""
 
+    def on_delete(self, lesson) -> None:  # noqa: B027 (optional: most types keep no files)
+        """The lesson is about to be deleted (inside the transaction): remove files the type stored.
+        Rows keyed by `lesson.id` go with the lesson through their foreign key (ON DELETE CASCADE)."""
+
     def summary(self, lesson) -> str:
         """A short line for lesson lists (e.g. "12 分钟视频")."""
         return ""

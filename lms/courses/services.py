@@ -308,6 +308,18 @@ def cover_file(course: Course):
     return path, COVER_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
 
 
+def remove_media(rel: str) -> None:
+    """Delete a stored file under MEDIA_ROOT (never outside it); a missing file is not an error."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    root = Path(current_app.config["MEDIA_ROOT"]).resolve()
+    path = (root / rel).resolve()
+    if root in path.parents:
+        path.unlink(missing_ok=True)
+
+
 # --- teaching --------------------------------------------------------------------------------------
 def publish(course: Course, user) -> None:
     from lms import audit

@@ -211,6 +211,7 @@ def _apply_course_form(form: CourseForm, course: Course) -> None:
 
 def _store_cover(form: CourseForm, course: Course) -> bool:
     upload = form.cover.data
+    old = course.cover_path
     if form.remove_cover.data:
         course.cover_path = None
     if upload and getattr(upload, "filename", ""):
@@ -218,7 +219,10 @@ def _store_cover(form: CourseForm, course: Course) -> bool:
             course.cover_path = services.save_cover(upload.stream, COVER_MAX_BYTES)
         except services.CourseError as exc:
             form.cover.errors = list(form.cover.errors) + [str(exc)]
+            course.cover_path = old
             return False
+    if old and old != course.cover_path:
+        services.remove_media(old)
     return True
 
 
@@ -480,6 +484,9 @@ def delete_lesson(lesson_id: int):
     course = lesson.course
     if request.method == "POST" and form.validate():
         audit.log("lesson.delete", lesson, details={"course": course.id, "title": lesson.title, "type": lesson.type})
+        lt = lesson_types.get(lesson.type)
+        if lt is not None:
+            lt.on_delete(lesson)
         course.lessons.remove(lesson)
         db.session.delete(lesson)
         db.session.flush()

@@ -37,6 +37,11 @@ class ArticleLessonType(LessonType):
     def on_create(self, lesson) -> None:
         services.ensure_content(lesson)
 
+    def on_delete(self, lesson) -> None:
+        content = services.content_for(lesson)
+        if content is not None and content.pdf_path:
+            services.remove_pdf(content, lesson)
+
     def summary(self, lesson) -> str:
         minutes = max(1, round((lesson.duration_seconds or 0) / 60)) if lesson.duration_seconds else None
         return _("约 %(m)s 分钟阅读", m=minutes) if minutes else ""

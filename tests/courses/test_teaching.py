@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -31,7 +32,7 @@ def test_member_cannot_reach_teaching_pages(client, users, login_as, make_course
     assert client.post(f"/teach/courses/{course.id}/publish").status_code == 403
 
 
-def test_teacher_creates_a_course_with_a_cover_and_is_its_teacher(client, db, users, login_as):
+def test_teacher_creates_a_course_with_a_cover_and_is_its_teacher(app, client, db, users, login_as):
     login_as(client, users.teacher)
     data = _course_form(cover=(io.BytesIO(PNG), "封面.png"))
     resp = client.post("/teach/courses/new", data=data, content_type="multipart/form-data")
@@ -44,6 +45,12 @@ def test_teacher_creates_a_course_with_a_cover_and_is_its_teacher(client, db, us
     cover = client.get(f"/courses/{course.id}/cover")
     assert cover.status_code == 200 and cover.mimetype == "image/png" and cover.data == PNG
     cover.close()
+    old = Path(app.config["MEDIA_ROOT"]) / course.cover_path
+    resp = client.post(f"/teach/courses/{course.id}/edit", content_type="multipart/form-data",
+                       data=_course_form(teachers=str(users.teacher.id), cover=(io.BytesIO(PNG), "新封面.png")))
+    assert resp.status_code == 302
+    db.session.refresh(course)
+    assert not old.exists() and (Path(app.config["MEDIA_ROOT"]) / course.cover_path).is_file()
     # a draft's cover is as private as the draft
     login_as(client, users.member)
     assert client.get(f"/courses/{course.id}/cover").status_code == 403

@@ -48,7 +48,11 @@ def test_my_credit_hours_page_breaks_down_by_course_and_source(client, db, users
     assert "党的理论课" in page and "课程学习" in page and "培训" in page and "阅读" in page
     assert f'href="/courses/{course.id}"' in page  # evidence links
     assert 'href="/trainings/1"' in page and "签到表" in page
-    assert "evil.example" not in page  # only same-site evidence links are followed
+    services.award(users.member, source_type="reading", source_id="book-2", hours=0,
+                   evidence={"url": "/\\evil.example/y", "label": "笔记二"})
+    db.session.commit()
+    page = client.get("/credits/my").get_data(as_text=True)
+    assert "evil.example" not in page and "笔记二" in page  # only same-site evidence links are followed
     old = client.get(f"/credits/my?year={services.local_year() - 1}").get_data(as_text=True)
     assert "本年度还没有学时记录" in old
 

@@ -156,6 +156,10 @@ def test_pdf_attachment_is_checked_and_served_inline_to_viewers_only(client, db,
     resp = client.get(f"/article/lessons/{article.id}/document.pdf")
     assert resp.status_code == 200
     resp.close()
+    stored = services.pdf_file(content)
+    assert stored.is_file()
+    client.post(f"/teach/lessons/{article.id}/delete")
+    assert not stored.exists()  # deleting the lesson leaves no file behind
 
 
 def test_demo_hook_adds_articles_to_the_demo_courses_once(app, db):

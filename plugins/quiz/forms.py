@@ -19,7 +19,6 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from plugins.quiz.grading import LETTERS
 
 
-
 def _c(pairs) -> list[SelectChoice]:
     return [SelectChoice(v, label) for v, label in pairs]
 

@@ -404,7 +404,7 @@ def read_gift(data: bytes) -> ImportResult:
     category_tag = ""
     for start, lines in _blocks(text):
         body_lines = []
-        for i, line in enumerate(lines):
+        for line in lines:
             stripped = line.strip()
             if stripped.startswith("//"):
                 continue

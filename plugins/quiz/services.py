@@ -727,7 +727,7 @@ def grade_short_answer(answer: QuizAnswer, points: float, comment: str, grader) 
     attempt = answer.attempt
     entry = next(e for e in attempt.layout if e["q"] == answer.question_id)
     if points < 0 or points > entry["s"]:
-        raise QuizError(_("得分应在 0 到 %(m)s 之间", m=_fmt(entry["s"])))
+        raise QuizError(_("得分应在 0 到 %(m)s 之间", m=fmt_points(entry["s"])))
     was_pending = answer.needs_grading
     answer.points = round(points, 2)
     answer.correct = points >= entry["s"]
@@ -747,7 +747,7 @@ def grade_short_answer(answer: QuizAnswer, points: float, comment: str, grader) 
             attempt.passed = scaled * 100 >= (attempt.paper.pass_percent or 0) - 1e-9
 
 
-def _fmt(x: float) -> str:
+def fmt_points(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
@@ -798,13 +798,9 @@ def item_statistics(paper: QuizPaper) -> list[ItemStat]:
             out.append(ItemStat(q, len(answers), None, None, None, [_("待批阅")]))
             continue
 
-        def fac(group):
-            g = [a.points / maxes[(a.attempt_id, qid)] for a in graded
-                 if a.attempt_id in group and maxes.get((a.attempt_id, qid))]
-            return sum(g) / len(g) if g else None
-
-        facility = fac(set(ids))
-        hi, lo = fac(upper), fac(lower)
+        shares = {a.attempt_id: a.points / maxes[(a.attempt_id, qid)] for a in graded
+                  if maxes.get((a.attempt_id, qid))}
+        facility, hi, lo = (_mean([v for k, v in shares.items() if k in group]) for group in (set(ids), upper, lower))
         disc = (hi - lo) if hi is not None and lo is not None and len(order) >= 4 else None
         wrong = None
         if q.type in ("single", "multiple"):
@@ -827,6 +823,10 @@ def item_statistics(paper: QuizPaper) -> list[ItemStat]:
         out.append(ItemStat(q, len(answers), facility, disc, wrong, flags))
     out.sort(key=lambda s: (not s.flags, s.facility if s.facility is not None else 1))
     return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def results_workbook(paper: QuizPaper) -> bytes:
@@ -876,7 +876,7 @@ def start_run(user, kind: str, now: datetime | None = None) -> QuizRun:
     today = runs_today(user, kind, now)
     for r in today:
         if r.status == "open":
-            _expire_challenge(r, now)
+            expire_challenge(r, now)
             if r.status == "open":
                 return r
     if kind == "daily" and today:
@@ -903,7 +903,7 @@ def current_question(run: QuizRun) -> QuizQuestion | None:
     return db.session.get(QuizQuestion, run.question_ids[run.position])
 
 
-def _expire_challenge(run: QuizRun, now: datetime) -> None:
+def expire_challenge(run: QuizRun, now: datetime) -> None:
     if run.kind == "challenge" and run.status == "open" and run.question_deadline and now > run.question_deadline + \
             timedelta(seconds=cfg("DEADLINE_GRACE_SECONDS")):
         run.log = [*run.log, {"q": run.question_ids[run.position], "ok": False, "timeout": True}]
@@ -916,7 +916,7 @@ def answer_run(run: QuizRun, raw, now: datetime | None = None) -> dict:
     now = now or utcnow()
     if run.status != "open":
         raise QuizError(_("本轮答题已结束"))
-    _expire_challenge(run, now)
+    expire_challenge(run, now)
     if run.status != "open":
         raise QuizError(_("答题超时，本轮挑战结束"))
     q = current_question(run)

@@ -201,7 +201,7 @@ def question_edit(question_id: int):
             field.data = text
         form.answer.data = f["answer"]
         form.explanation.data = q.explanation
-        form.score.data = services._fmt(q.score)
+        form.score.data = services.fmt_points(q.score)
         form.difficulty.data = str(q.difficulty)
         form.tags.data = f["tags"]
         form.partial_credit.data = q.partial_credit
@@ -743,7 +743,7 @@ def _own_run(run_id: int) -> QuizRun:
 @bp.route("/run/<int:run_id>")
 def run(run_id: int):
     run_ = _own_run(run_id)
-    services._expire_challenge(run_, utcnow())
+    services.expire_challenge(run_, utcnow())
     q = services.current_question(run_)
     last = None
     if run_.log and request.args.get("fb"):

@@ -16,6 +16,7 @@ class MicrolecturePlugin(Plugin):
     default_config = {
         "MICROLECTURE_MAX_UPLOAD_BYTES": 4 * 1024**3,  # 4 GB
         "MICROLECTURE_CHUNK_BYTES": 8 * 1024**2,  # one PUT of a resumable upload
+        "MICROLECTURE_UPLOAD_EXPIRY_HOURS": 72,  # an unfinished upload can be resumed this long
         "MICROLECTURE_MAX_DURATION_SECONDS": 3 * 3600,
         "MICROLECTURE_PROBE_TIMEOUT": 300,
         "MICROLECTURE_LADDER": [720, 480, 360],

@@ -409,14 +409,30 @@ def reap(now=None) -> dict:
     db.session.commit()
     for job_id in requeued + forgotten:
         dispatch(job_id)
+    expired = expire_uploads(now)
     running = {f"job{j}-a{a}" for j, a in db.session.execute(
         select(TranscodeJob.id, TranscodeJob.attempt).where(TranscodeJob.state == job_state.RUNNING))}
     st = storage()
     keep = {f"tmp/{name}" for name in st.list_dir("tmp") if name.rsplit("-", 1)[0] in running}
     swept = st.sweep_tmp(keep, older_than=stale)
-    if requeued or failed or swept:
-        log.info("reaper: requeued %s, failed %s, swept %s", requeued, failed, swept)
-    return {"requeued": requeued, "failed": failed, "redelivered": forgotten, "swept": swept}
+    if requeued or failed or swept or expired:
+        log.info("reaper: requeued %s, failed %s, swept %s, expired uploads %s", requeued, failed, swept, expired)
+    return {"requeued": requeued, "failed": failed, "redelivered": forgotten, "swept": swept,
+            "expired_uploads": expired}
+
+
+def expire_uploads(now=None) -> list[str]:
+    """Unfinished uploads nobody resumed within MICROLECTURE_UPLOAD_EXPIRY_HOURS: their bytes go."""
+    now = now or utcnow()
+    cutoff = now - timedelta(hours=float(cfg("UPLOAD_EXPIRY_HOURS")))
+    gone = []
+    for up in db.session.scalars(select(Upload).where(Upload.state == "receiving", Upload.updated_at < cutoff)):
+        _drop_upload(up, "expired")
+        if up.video.status == "uploading":
+            up.video.status = _resting_status(up.video)
+        gone.append(up.token)
+    db.session.commit()
+    return gone
 
 
 # --- subtitles -------------------------------------------------------------------------------------------

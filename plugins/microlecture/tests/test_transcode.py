@@ -150,3 +150,52 @@ def test_subtitles_srt_are_served_as_webvtt(client, login_as, users, lecture, db
                     data={"subs-file": (io.BytesIO(b"<html>no</html>"), "a.srt")}, content_type="multipart/form-data")
     assert r.status_code == 302
     assert "无法读取字幕文件" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_transcode_and_keeps_the_original(app, client, login_as, users, lecture, db, tmp_path):
+    import os
+    import threading
+
+    from plugins.microlecture import services
+
+    from .conftest import make_clip
+    from .test_worker_kill import ffmpeg_pids, wait_for
+
+    app.config["MICROLECTURE_HEARTBEAT_SECONDS"] = 0
+    st = services.storage()
+    key = f"originals/{lecture.id}/1.mp4"
+    st.ensure_parent(key)
+    os.replace(make_clip(tmp_path / "long.mp4", seconds=20, size="854x480"), st.path(key))
+    video = db.session.get(Video, lecture.id)
+    video.original_key, video.version = key, 1
+    job = services.queue_transcode(video, users.teacher)
+    db.session.commit()
+    job_id, outcome = job.id, {}
+
+    def work():
+        with app.app_context():
+            outcome["result"] = services.run_job(job_id)
+
+    t = threading.Thread(target=work)
+    t.start()
+    try:
+        def running():
+            db.session.expire_all()
+            j = db.session.get(TranscodeJob, job_id)
+            return j.state == "running" and j.progress > 0
+        assert wait_for(running, 60)
+        login_as(client, users.teacher)
+        r = client.post(f"/microlecture/videos/{lecture.id}/cancel")
+        assert r.status_code == 302
+    finally:
+        t.join(timeout=60)
+    assert outcome["result"] == "cancelled"
+    db.session.expire_all()
+    assert db.session.get(TranscodeJob, job_id).state == "cancelled"
+    video = db.session.get(Video, lecture.id)
+    assert video.status == "cancelled" and video.hls_key is None
+    assert st.list_dir("tmp") == [] and not st.path(f"hls/{lecture.id}").exists()
+    assert st.path(key).is_file()
+    assert not ffmpeg_pids(st.root)
+    assert "已取消转码" in client.get(f"/microlecture/lessons/{lecture.lesson_id}/edit").get_data(as_text=True)

@@ -119,3 +119,24 @@ def test_user_file_name_is_metadata_only(app, client, login_as, users, lecture, 
 
     assert part_files(app) == [f"{up['id']}.part"]
     assert services.storage().path(f"uploads/{up['id']}.part").is_file()
+
+
+def test_abandoned_upload_expires_and_its_bytes_go(app, client, login_as, users, lecture, db):
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    from lms.timeutil import utcnow
+    from plugins.microlecture import services
+
+    login_as(client, users.teacher)
+    up = start(client, lecture.lesson_id, "a.mp4", 1000).get_json()
+    put(client, up["url"], b"q" * 500, 0)
+    assert services.reap()["expired_uploads"] == []  # still resumable
+    with freeze_time(utcnow() + timedelta(hours=73)):
+        assert services.reap()["expired_uploads"] == [up["id"]]
+    assert part_files(app) == []
+    db.session.expire_all()
+    assert db.session.scalar(select(Upload.state).where(Upload.token == up["id"])) == "expired"
+    assert client.get(up["url"]).get_json()["state"] == "expired"
+    assert put(client, up["url"], b"q" * 500, 500).status_code == 409

@@ -1,8 +1,18 @@
 """Views of the discussion plugin: thread lists, threads, posting, moderation, images, word list."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -12,10 +22,24 @@ from lms.authz import VIEW, can, require
 from lms.courses.models import Course, Lesson
 from lms.extensions import db
 from plugins.discussion import services
-from plugins.discussion.forms import (ActionForm, CheckForm, EditForm, ImportForm, ModerateForm, ReplyForm,
-                                      ReportForm, ThreadForm, WordsForm)
-from plugins.discussion.models import (DiscussionImage, DiscussionPost, DiscussionRevision, DiscussionThread,
-                                       DiscussionWord)
+from plugins.discussion.forms import (
+    ActionForm,
+    CheckForm,
+    EditForm,
+    ImportForm,
+    ModerateForm,
+    ReplyForm,
+    ReportForm,
+    ThreadForm,
+    WordsForm,
+)
+from plugins.discussion.models import (
+    DiscussionImage,
+    DiscussionPost,
+    DiscussionRevision,
+    DiscussionThread,
+    DiscussionWord,
+)
 from plugins.discussion.permissions import can_moderate
 from plugins.discussion.render import as_markup, excerpt
 

@@ -195,7 +195,7 @@ def test_moderators_posts_are_not_held(app, users, courses, words):
 
 def test_pin_lock_and_official_answer(app, users, courses, clients):
     t1 = services.create_thread(users.member, courses.a, title="早的话题", body="a")
-    t2 = services.create_thread(users.member, courses.a, title="晚的话题", body="b")
+    services.create_thread(users.member, courses.a, title="晚的话题", body="b")
     answer = services.create_reply(users.teacher, t1, body="标准答案在这里")
     db.session.commit()
     clients.teacher.post(f"/discussion/threads/{t1.id}/flag", data={"flag": "pinned", "value": "1"})

@@ -12,6 +12,7 @@ from lms.extensions import db
 from lms.ui import NavItem
 from plugins.discussion import services
 from plugins.discussion.forms import ThreadForm
+from plugins.discussion.models import DiscussionThread
 from plugins.discussion.permissions import can_moderate
 
 
@@ -42,6 +43,10 @@ def course_sidebar(course, user):
     if not can(user, VIEW, course):
         return Markup("")
     counts = services.moderation_counts(user, course.id) if can_moderate(user, course) else None
+    own = db.session.scalars(select(DiscussionThread).where(
+        DiscussionThread.course_id == course.id, DiscussionThread.author_id == user.id,
+        DiscussionThread.deleted_at.is_(None), DiscussionThread.last_post_id.isnot(None))).all()
     html = render_template("discussion/_course_sidebar.html", course=course,
-                           total=services.thread_counts(course, user), counts=counts)
+                           total=services.thread_counts(course, user), counts=counts,
+                           unread=len(services.unread_own_thread_ids(user, own)))
     return Markup(html)  # noqa: S704  (autoescaped template output)

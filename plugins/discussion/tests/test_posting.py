@@ -193,6 +193,13 @@ def test_unread_marker_on_own_threads(app, users, courses, clients):
     db.session.commit()
     listing = clients.member.get(f"/discussion/courses/{courses.a.id}").get_data(as_text=True)
     assert listing.count("新回复") == 1
+    from flask_login import login_user
+
+    from plugins.discussion.hooks import course_sidebar
+
+    with app.test_request_context("/"):
+        login_user(users.member)
+        assert "我发起的话题有 1 个有新回复" in course_sidebar(courses.a, users.member)
     clients.member.get(f"/discussion/threads/{t.id}")
     assert "新回复" not in clients.member.get(f"/discussion/courses/{courses.a.id}").get_data(as_text=True)
     services.create_reply(users.member_b, t, body="回复三")

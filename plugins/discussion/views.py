@@ -16,6 +16,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
 from lms.authz import VIEW, can, require
@@ -240,7 +241,11 @@ def thread(thread_id: int):
     ctx = _thread_context(t, form)
     if t.author_id == current_user.id:
         services.mark_read(current_user, t)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same person's other tab wrote the marker first
+            db.session.rollback()
+            return redirect(request.full_path)
     return render_template("discussion/thread.html", **ctx)
 
 
@@ -359,6 +364,10 @@ def like(post_id: int):
     except services.DiscussionError as err:
         db.session.rollback()
         return _error(err) or redirect(url_for(".post", post_id=p.id))
+    except IntegrityError:  # a double click raced itself: the like is there, report the state
+        db.session.rollback()
+        p = db.session.get(DiscussionPost, post_id)
+        liked, count = post_id in services.liked_ids(current_user, [post_id]), p.like_count
     if _wants_json():
         return jsonify({"liked": liked, "count": count})
     return redirect(url_for(".post", post_id=p.id))
@@ -379,6 +388,10 @@ def report(post_id: int):
             db.session.rollback()
             _field_error(form, err)
             status = err.status
+        except IntegrityError:  # the same report submitted twice at once
+            db.session.rollback()
+            flash(_("您已经举报过这条发言，管理员会尽快处理。"), "info")
+            return redirect(url_for(".post", post_id=post_id))
         else:
             flash(_("举报已提交，感谢您的监督，管理员会尽快处理。"), "success")
             return redirect(url_for(".post", post_id=p.id))

@@ -437,3 +437,10 @@ def test_empty_keepalive_save_writes_nothing_and_reports_a_closed_attempt(member
         clock.tick(timedelta(minutes=6))
         resp = save(member_client, aid, {})
         assert resp.status_code == 409 and resp.json["result_url"].endswith(f"/quiz/attempt/{aid}/result")
+
+
+def test_course_lesson_page_shows_the_quiz_box(member_client, fixed_paper, db):
+    lesson, paper, qs = fixed_paper
+    html = member_client.get(f"/courses/{lesson.course_id}/lessons/{lesson.id}").get_data(as_text=True)
+    assert "开始作答" in html and f"/quiz/lesson/{lesson.id}/start" in html and "30 分钟" in html
+    assert "共产主义" not in html

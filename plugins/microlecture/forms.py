@@ -31,6 +31,7 @@ class NewLectureForm(FlaskForm):
 
 class DetailsForm(FlaskForm):
     topic = SelectField(_l("专题"), choices=topic_choices, validators=[DataRequired()])
+    presenter_id = SelectField(_l("主讲教师"), validators=[InputRequired(message=_l("请选择主讲教师"))])
     description = TextAreaField(_l("简介"), validators=[Optional(), Length(max=2000)])
 
 

@@ -73,6 +73,8 @@ def video_for(lesson: Lesson, create: bool = True) -> Video | None:
     if v is None and create:
         v = Video(lesson_id=lesson.id, status="empty", topic="theory")
         v.lesson = lesson
+        if lesson.course.teachers:  # the presenter shown on teacher pages; the editor can change it
+            v.presenter_id = lesson.course.teachers[0].id
         db.session.add(v)
         db.session.flush()
     return v
@@ -150,7 +152,7 @@ def receive_chunk(up: Upload, stream, offset: int, length: int | None) -> Upload
     except OverflowError as exc:
         raise MicrolectureError(_("上传的分片太大。"), 413, received=up.received) from exc
     if length is not None and written != length:
-        # A dropped connection: keep what arrived whole? No: the chunk is cut back, the client resends it.
+        # The connection dropped mid-chunk: cut the partial chunk off; the client resends it whole.
         storage().append(up.part_key, _Empty(), offset, 0)
         raise MicrolectureError(_("分片没有完整收到，请重试。"), 400, received=up.received)
     if written == 0 and remaining > 0:
@@ -729,7 +731,10 @@ def handle_event(user, video: Video, sess: ViewSession, verb: str, data: dict) -
         close(t)
         watch.position = t if verb != "ended" else 0.0
         if verb == "progress" and data.get("playing"):
-            sess.open_from, sess.speed = min(t, watch.furthest or t), speed
+            if may_reach(t):
+                sess.open_from, sess.speed = t, speed
+            else:
+                refused = watch.furthest
         if verb in ("paused", "terminated"):
             _statement(user, video, verb, watch, sess, rules, {
                 EXT + "time": round(t, 3), EXT + "progress": round(min(1.0, covered(watch.segments) / duration), 3),

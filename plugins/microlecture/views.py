@@ -138,11 +138,18 @@ def edit(lesson_id: int):
     require(MANAGE, lesson)
     video = services.video_for(lesson)
     form = DetailsForm(obj=video, prefix="details")
+    presenters = {str(t.id): t for t in lesson.course.teachers}
+    if video.presenter is not None:
+        presenters.setdefault(str(video.presenter_id), video.presenter)
+    form.presenter_id.choices = [SelectChoice(k, p.name) for k, p in presenters.items()]
+    if request.method == "GET":
+        form.presenter_id.data = str(video.presenter_id or "")
     if form.validate_on_submit():
         video.topic, video.description = form.topic.data, (form.description.data or "").strip()
+        video.presenter_id = presenters[form.presenter_id.data].id
         from lms.audit import services as audit
 
-        audit.log("microlecture.details", video, details={"topic": video.topic})
+        audit.log("microlecture.details", video, details={"topic": video.topic, "presenter": video.presenter_id})
         db.session.commit()
         flash(_("已保存。"), "success")
         return redirect(url_for(".edit", lesson_id=lesson.id))

@@ -117,6 +117,7 @@ def test_seeking_ahead_is_refused_until_complete(client, login_as, users, publis
         assert body["refused"] and body["furthest"] == 10 and "不能拖动" in body["message"]
         # Pressing play far ahead is refused too; going back is fine.
         assert event(client, s, "played", time=70).status_code == 409
+        assert event(client, s, "progress", time=70, playing=True).status_code == 409
         assert event(client, s, "seeked", time_from=10, time_to=2, playing=True).status_code == 200
 
 

@@ -127,3 +127,24 @@ def test_video_lesson_renders_inside_the_course_lesson_page(client, login_as, us
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert "data-ml-player" in html and "master.m3u8" in html
+
+
+def test_teacher_edits_topic_presenter_and_description(client, login_as, users, lecture, db, make_user, org):
+    colleague = make_user("王老师", org.a1, roles=["teacher"])
+    lecture.lesson.course.teachers.append(colleague)
+    db.session.commit()
+    login_as(client, users.teacher)
+    r = client.post(f"/microlecture/lessons/{lecture.lesson_id}/edit",
+                    data={"details-topic": "history", "details-presenter_id": str(colleague.id),
+                          "details-description": "新的简介"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    v = db.session.get(Video, lecture.id)
+    assert (v.topic, v.presenter_id, v.description) == ("history", colleague.id, "新的简介")
+    # Someone who does not teach the course cannot be named presenter.
+    outsider = make_user("外人", org.b1, roles=["teacher"])
+    r = client.post(f"/microlecture/lessons/{lecture.lesson_id}/edit",
+                    data={"details-topic": "history", "details-presenter_id": str(outsider.id)})
+    assert r.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Video, lecture.id).presenter_id == colleague.id

@@ -121,3 +121,24 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(app_factory, mak
         r = c.post("/account/sessions/end-others", data={"csrf_token": token})
         assert r.status_code == 302
         assert db.session.query(UserSession).count() == 1
+
+
+def test_unexpected_errors_show_a_reference_and_no_internals(app_factory, caplog):
+    app = app_factory()
+
+    @app.route("/_test/boom")
+    def boom():
+        raise RuntimeError("SELECT secret FROM /srv/lms/config.py")
+
+    with app.app_context():
+        c = app.test_client()
+        resp = c.get("/_test/boom")
+        assert resp.status_code == 500
+        html = resp.get_data(as_text=True)
+        ref = re.search(r"<code>([0-9a-f]{12})</code>", html).group(1)
+        for leak in ("Traceback", "SELECT", "/srv/lms", "RuntimeError"):
+            assert leak not in html
+        assert any(ref in r.getMessage() for r in caplog.records)  # the log has the details under that ref
+        _check_headers(resp)
+        resp = c.get("/_test/boom", headers={"Accept": "application/json"})
+        assert resp.status_code == 500 and resp.get_json()["ref"]

@@ -90,3 +90,9 @@ def lms_tpl_lesson_after(lesson, user):
 @hookspec
 def lms_tpl_course_sidebar(course, user):
     """Return HTML (Markup) for the side column of a course page."""
+
+
+@hookspec
+def lms_tpl_credits_my(person, year, summary, own):
+    """Return HTML (Markup) for the 我的学时 page of `person` (the year's `lms.credits.services.Summary`;
+    `own` is True when the person is looking at their own hours), e.g. statements to download."""

@@ -43,7 +43,7 @@ def my():
     s = services.summary(current_user, year)
     years = list(range(services.local_year(), services.local_year() - 5, -1))
     return render_template("credits/my.html", s=s, year=year, years=years, person=current_user, own=True,
-                           kind_labels=RULE_KINDS)
+                           kind_labels=RULE_KINDS, slot=_my_slot(current_user, year, s, True))
 
 
 @bp.route("/people/<int:user_id>")
@@ -58,7 +58,18 @@ def person(user_id: int):
         db.session.commit()
     years = list(range(services.local_year(), services.local_year() - 5, -1))
     return render_template("credits/my.html", s=s, year=year, years=years, person=person,
-                           own=person.id == current_user.id, kind_labels=RULE_KINDS)
+                           own=person.id == current_user.id, kind_labels=RULE_KINDS,
+                           slot=_my_slot(person, year, s, person.id == current_user.id))
+
+
+def _my_slot(person, year: int, s, own: bool):
+    """What plugins add to the 我的学时 page (e.g. 党员e家's statement download), joined."""
+    from markupsafe import Markup
+
+    from lms.plugins import hook
+
+    parts = [p for p in hook().lms_tpl_credits_my(person=person, year=year, summary=s, own=own) if p]
+    return Markup("\n").join(parts)
 
 
 @bp.route("/admin")

@@ -1,0 +1,173 @@
+"""The ledgers (台账) an organization department files: an A4-ready .xlsx per org unit and per member."""
+from __future__ import annotations
+
+import io
+import logging
+from decimal import Decimal
+
+from lms.accounts.models import MEMBER_CATEGORIES
+from lms.accounts.services import safe_cell
+from lms.org.models import OrgUnit
+from lms.org.services import all_paths
+from plugins.stats import services
+from plugins.stats.services import PersonRow, q2
+
+log = logging.getLogger(__name__)
+
+UNIT_HEADERS = ("序号", "党组织", "人数", "已获学时合计", "人均学时", "达标人数", "达标率",
+                "应学课程人次", "完成人次", "课程完成率", "测验人次", "测验平均分")
+UNIT_WIDTHS = (6, 40, 7, 12, 10, 9, 9, 12, 10, 11, 10, 11)
+MEMBER_HEADERS = ("序号", "姓名", "学号/工号", "所在党组织", "党员类别", "年度要求学时", "已获学时", "差额",
+                  "是否达标", "应学课程", "已完成课程", "课程完成率", "测验次数", "测验平均分")
+MEMBER_WIDTHS = (6, 10, 13, 34, 12, 11, 9, 8, 9, 9, 10, 11, 9, 11)
+
+
+def member_figures(node_id: int, year: int) -> list[PersonRow]:
+    """Everyone of the subtree with hours, requirement, completion and quiz figures (grouped queries only)."""
+    people = services.person_figures(node_id, year, "person")
+    comp = services.completion(node_id, year, "person", per_course=False)
+    scores = services.quiz_scores(node_id, year, "person")
+    for p in people:
+        p.enrolled, p.completed = comp.get((p.id,), (0, 0))
+    by_id = {p.id: p for p in people}
+    for (pid, _bucket), (n, s) in scores.items():
+        if pid in by_id:
+            by_id[pid].quiz_count += n
+            by_id[pid].quiz_sum += s
+    return people
+
+
+def _style_sheet(ws, title: str, subtitle: str, headers, widths, landscape: bool) -> None:
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    last = get_column_letter(len(headers))
+    ws.append([safe_cell(title)])
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
+    ws.row_dimensions[1].height = 26
+    ws.append([safe_cell(subtitle)])
+    ws.merge_cells(f"A2:{last}2")
+    ws["A2"].font = Font(size=9, color="555555")
+    ws["A2"].alignment = Alignment(horizontal="right")
+    ws.append(list(headers))
+    thin = Side(style="thin", color="999999")
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="F3E9E6")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = Border(top=thin, bottom=thin, left=thin, right=thin)
+    ws.row_dimensions[3].height = 30
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A4"
+    ws.print_title_rows = "3:3"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE if landscape else ws.ORIENTATION_PORTRAIT
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+
+
+def _finish_sheet(ws, ncols: int, pct_cols=(), num_cols=(), text_cols=()) -> None:
+    from openpyxl.styles import Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
+    thin = Side(style="thin", color="BBBBBB")
+    border = Border(top=thin, bottom=thin, left=thin, right=thin)
+    last_row = ws.max_row
+    for row in ws.iter_rows(min_row=4, max_row=last_row, max_col=ncols):
+        for cell in row:
+            cell.border = border
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula
+            col = cell.column
+            if col in pct_cols:
+                cell.number_format = "0.0%"
+            elif col in num_cols:
+                cell.number_format = "0.00"
+            elif col in text_cols:
+                cell.number_format = "@"
+    for cell in ws[last_row]:
+        cell.font = Font(bold=True)
+    ws.print_area = f"A1:{get_column_letter(ncols)}{last_row}"
+
+
+def _ratio(part, whole):
+    return None if not whole else round(part / whole, 4)
+
+
+def _avg_score(count: int, total: float):
+    return None if not count else round(total / count * 100, 1)
+
+
+def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str, exported_at: str) -> tuple[bytes, int]:
+    """The two ledgers of `node`'s subtree for `year`; returns (xlsx bytes, number of member rows)."""
+    from openpyxl import Workbook
+
+    people = member_figures(node.id, year)
+    units = all_paths([node.id])
+    paths = {u.id: p for u, p in units}
+    subtitle = f"统计范围：{scope_label}　年度：{year}　导出：{exported_by}　{exported_at}"
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "按党组织"
+    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党组织）", subtitle, UNIT_HEADERS, UNIT_WIDTHS,
+                 landscape=True)
+    per_unit: dict[int, dict] = {u.id: {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0,
+                                        "completed": 0, "qn": 0, "qs": 0.0} for u, _ in units}
+    for p in people:
+        agg = per_unit.setdefault(p.org_unit_id, {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0,
+                                                  "completed": 0, "qn": 0, "qs": 0.0})
+        agg["people"] += 1
+        agg["hours"] += p.hours
+        agg["met"] += p.met
+        agg["enrolled"] += p.enrolled
+        agg["completed"] += p.completed
+        agg["qn"] += p.quiz_count
+        agg["qs"] += p.quiz_sum
+    tot = {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0, "completed": 0, "qn": 0, "qs": 0.0}
+    for i, (u, path) in enumerate(units, start=1):
+        a = per_unit[u.id]
+        for k in tot:
+            tot[k] += a[k]
+        ws.append([i, safe_cell(path), a["people"], float(q2(a["hours"])),
+                   float(q2(a["hours"] / a["people"])) if a["people"] else 0.0, a["met"],
+                   _ratio(a["met"], a["people"]), a["enrolled"], a["completed"], _ratio(a["completed"], a["enrolled"]),
+                   a["qn"], _avg_score(a["qn"], a["qs"])])
+    ws.append(["", "合计", tot["people"], float(q2(tot["hours"])),
+               float(q2(tot["hours"] / tot["people"])) if tot["people"] else 0.0, tot["met"],
+               _ratio(tot["met"], tot["people"]), tot["enrolled"], tot["completed"],
+               _ratio(tot["completed"], tot["enrolled"]), tot["qn"], _avg_score(tot["qn"], tot["qs"])])
+    _finish_sheet(ws, len(UNIT_HEADERS), pct_cols=(7, 10), num_cols=(4, 5))
+
+    ws = wb.create_sheet("按党员")
+    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党员）", subtitle, MEMBER_HEADERS,
+                 MEMBER_WIDTHS, landscape=True)
+    t_req, t_hours, t_short, t_met, t_enr, t_done, t_qn, t_qs = Decimal(0), Decimal(0), Decimal(0), 0, 0, 0, 0, 0.0
+    for i, p in enumerate(people, start=1):
+        ws.append([i, safe_cell(p.name), safe_cell(p.login_id), safe_cell(paths.get(p.org_unit_id, "")),
+                   MEMBER_CATEGORIES.get(p.category, p.category), float(p.requirement), float(p.hours),
+                   float(p.shortfall), "是" if p.met else "否", p.enrolled, p.completed,
+                   _ratio(p.completed, p.enrolled), p.quiz_count, _avg_score(p.quiz_count, p.quiz_sum)])
+        t_req += p.requirement
+        t_hours += p.hours
+        t_short += p.shortfall
+        t_met += p.met
+        t_enr += p.enrolled
+        t_done += p.completed
+        t_qn += p.quiz_count
+        t_qs += p.quiz_sum
+    ws.append(["", "合计", f"{len(people)} 人", "", "", float(q2(t_req)), float(q2(t_hours)), float(q2(t_short)),
+               f"达标 {t_met} 人", t_enr, t_done, _ratio(t_done, t_enr), t_qn, _avg_score(t_qn, t_qs)])
+    _finish_sheet(ws, len(MEMBER_HEADERS), pct_cols=(12,), num_cols=(6, 7, 8), text_cols=(3,))
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), len(people)

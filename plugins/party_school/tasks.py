@@ -1,0 +1,86 @@
+"""Background work of 党员e家: e-mail notices of pushed study materials through the configured SMTP server."""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from flask import current_app
+from sqlalchemy import select
+
+from lms.accounts.models import User
+from lms.extensions import db
+from lms.tasks import app_task
+from lms.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _connect():
+    cfg = current_app.config
+    host, port = cfg["PARTY_SCHOOL_SMTP_HOST"], int(cfg["PARTY_SCHOOL_SMTP_PORT"])
+    timeout = float(cfg["PARTY_SCHOOL_SMTP_TIMEOUT"])
+    if cfg["PARTY_SCHOOL_SMTP_SSL"]:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+        if cfg["PARTY_SCHOOL_SMTP_STARTTLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+    if cfg["PARTY_SCHOOL_SMTP_USER"]:
+        smtp.login(cfg["PARTY_SCHOOL_SMTP_USER"], cfg["PARTY_SCHOOL_SMTP_PASSWORD"])
+    return smtp
+
+
+@app_task(retries=3, retry_delay=120)
+def send_material_mail(material_id: int) -> int:
+    """E-mail every recipient of a material who has an address and was not mailed yet; returns how many.
+
+    Each person's permission is checked again now (an account disabled since the push gets nothing), and
+    each sent notice is marked at once, so a retry after a failure never mails anyone twice.
+    """
+    from plugins.party_school import services
+    from plugins.party_school.models import Material, MaterialReceipt
+
+    m = db.session.get(Material, material_id)
+    if m is None or not m.send_email or not services.smtp_configured():
+        return 0
+    cfg = current_app.config
+    sender = cfg["PARTY_SCHOOL_SMTP_FROM"] or f"noreply@{cfg['PARTY_SCHOOL_SMTP_HOST']}"
+    base = cfg["BASE_URL"].rstrip("/")
+    link = base + services.path_for("party_school.material", material_id=m.id)
+    rows = db.session.execute(
+        select(MaterialReceipt, User).join(User, User.id == MaterialReceipt.user_id)
+        .where(MaterialReceipt.material_id == m.id, MaterialReceipt.emailed_at.is_(None))
+        .order_by(MaterialReceipt.id)).all()
+    sent = 0
+    smtp = None
+    try:
+        for receipt, person in rows:
+            if not person.is_active_account:
+                continue
+            address = services.mail_address(person)
+            if not address:
+                continue
+            msg = EmailMessage()
+            msg["Subject"] = f"【{cfg.get('SITE_NAME', '党员e家')}】学习资料：{m.title}"
+            msg["From"] = formataddr((cfg.get("SITE_NAME", "党员e家"), sender))
+            msg["To"] = address
+            msg["Message-ID"] = make_msgid(domain="party-school")
+            msg.set_content(f"{person.name}同志：\n\n组织推送了新的学习资料《{m.title}》，请登录后阅读：\n{link}\n\n"
+                            "阅读完成后按规定计入学习学时。\n\n（本邮件由系统发送，请勿回复）\n")
+            if smtp is None:
+                smtp = _connect()
+            smtp.send_message(msg)
+            receipt.emailed_at = utcnow()
+            db.session.commit()
+            sent += 1
+    finally:
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except smtplib.SMTPException:
+                log.info("SMTP quit failed after sending material %s", material_id)
+    log.info("material %s: %s e-mail notices sent", material_id, sent)
+    return sent

@@ -39,7 +39,7 @@ X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv
 
 
 def make_clip(path: Path, seconds: int) -> None:
-    """A slide with a counter (changes rarely), a moving 'speaker' window, and a tone."""
+    """A slide with a counter (changes rarely), a moving 'speaker' window, and a tone, encoded like a camera."""
     graph = (
         "color=c=0xf3efe6:s=1920x1080:r=25[bg];"
         "testsrc=s=1280x720:r=25,fps=1,fps=25[slide];"
@@ -51,7 +51,9 @@ def make_clip(path: Path, seconds: int) -> None:
                     "-f", "lavfi", "-t", str(seconds), "-i", "sine=frequency=220:sample_rate=48000",
                     "-filter_complex", graph + ";[0:a][1:a]amix=inputs=2[au]",
                     "-map", "[v]", "-map", "[au]", "-t", str(seconds),
-                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "250",
+                    # Like a camera or phone recording: High profile with CABAC, B-frames and deblocking
+                    # (an `ultrafast` source would make decoding unrealistically cheap).
+                    "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-crf", "20", "-g", "50",
                     "-c:a", "aac", "-b:a", "128k", str(path)], check=True)
 
 

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from wtforms.fields.choices import SelectChoice
 
 from lms import audit
 from lms.accounts.models import MEMBER_CATEGORIES
@@ -67,10 +68,10 @@ def _unit_or_403(unit_id) -> OrgUnit:
     return unit
 
 
-def _unit_choices() -> list[tuple[int, str]]:
+def _unit_choices() -> list[SelectChoice]:
     units = services.managed_units(current_user)
     paths = paths_for([u.id for u in units])
-    return [(u.id, paths.get(u.id, u.name)) for u in units]
+    return [SelectChoice(u.id, paths.get(u.id, u.name)) for u in units]
 
 
 def _json_error(code: int, message: str):
@@ -387,9 +388,9 @@ def assignments():
                            paths=paths_for([a.org_unit_id for a in pagination.items]), today=services.today())
 
 
-def _course_choices() -> list[tuple[int, str]]:
+def _course_choices() -> list[SelectChoice]:
     courses = db.session.scalars(select(Course).where(Course.status == "published").order_by(Course.title))
-    return [(c.id, f"{c.title}（{credits._q(c.credit_hours).normalize()} 学时）") for c in courses]
+    return [SelectChoice(c.id, f"{c.title}（{credits._q(c.credit_hours).normalize()} 学时）") for c in courses]
 
 
 @bp.route("/admin/assignments/new", methods=["GET", "POST"])
@@ -543,7 +544,7 @@ def session_new():
     choices = _unit_choices()
     if kind == "branch_life":
         branches = {u.id for u in services.managed_units(current_user) if u.is_branch}
-        choices = [c for c in choices if c[0] in branches]
+        choices = [c for c in choices if c.value in branches]
     form.org_unit_id.choices = choices
     if request.method == "GET":
         if kind == "branch_life":

@@ -74,6 +74,7 @@ def server_env(instance: Path, db_url: str) -> dict:
         "LMS_INSTANCE_PATH": str(instance), "LMS_DATABASE_URL": db_url, "LMS_SECRET_KEY": "bench-" + "x" * 24,
         "LMS_BASE_URL": "http://127.0.0.1", "LMS_ENV": "production", "LMS_FORCE_HTTPS": "false",
         "LMS_QUEUE_URL": f"sqlite:///{instance}/queue.sqlite3",
+        "LMS_PLUGINS": "xapi",  # the LRS alone: what is measured, unaffected by other plugins' work in progress
     })
     return env
 
@@ -199,7 +200,8 @@ def fill(instance: Path, db_url: str, target: int, seed: int) -> tuple[int, floa
     from plugins.xapi.services import save_statements
 
     app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": db_url, "ENV": "production",
-                      "SECRET_KEY": "bench-" + "x" * 24, "BASE_URL": "http://127.0.0.1", "FORCE_HTTPS": False})
+                      "SECRET_KEY": "bench-" + "x" * 24, "BASE_URL": "http://127.0.0.1", "FORCE_HTTPS": False,
+                      "PLUGINS": ["xapi"]})
     rng = random.Random(seed)
     authority = {"objectType": "Agent", "name": "bench", "account": {"homePage": "http://127.0.0.1",
                                                                      "name": "xapi-client-1"}}
@@ -230,7 +232,7 @@ def stored_range(instance: Path, db_url: str):
     from plugins.xapi.models import XapiStatement
 
     app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": db_url, "ENV": "production",
-                      "SECRET_KEY": "bench-" + "x" * 24, "FORCE_HTTPS": False})
+                      "SECRET_KEY": "bench-" + "x" * 24, "FORCE_HTTPS": False, "PLUGINS": ["xapi"]})
     with app.app_context():
         lo, hi = db.session.execute(select(func.min(XapiStatement.stored), func.max(XapiStatement.stored))).one()
         db.engine.dispose()
@@ -321,11 +323,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/xapi_bench",
                     help="'none' to skip the PostgreSQL writers run")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary instance folder")
+    ap.add_argument("--instance", help="instance folder to keep and reuse (a filled store is not filled again)")
     args = ap.parse_args()
     seed = 20260301
 
-    instance = Path(tempfile.mkdtemp(prefix="xapi-bench-"))
+    keep = bool(args.instance)
+    instance = Path(args.instance) if keep else Path(tempfile.mkdtemp(prefix="xapi-bench-"))
+    instance.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{instance}/lms.sqlite3"
     try:
         key, secret = prepare(instance, db_url)
@@ -374,7 +378,7 @@ def main() -> None:
         print(f"ingest_sps_single={single['sps']:.0f} ingest_sps_batch={batch['sps']:.0f} "
               f"query_p50_ms={p50:.1f} query_p95_ms={p95:.1f}")
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(instance, ignore_errors=True)
 
 

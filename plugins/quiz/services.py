@@ -374,6 +374,13 @@ def start_attempt(paper: QuizPaper, user, now: datetime | None = None) -> QuizAt
     return attempt
 
 
+def registration(attempt: QuizAttempt) -> str:
+    """The xAPI registration of an attempt: one stable UUID tying its statements together."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, events.activity_iri("quiz-attempt", attempt.id)))
+
+
 def _record_attempted(attempt: QuizAttempt) -> None:
     lesson = attempt.paper.lesson
     events.record(events.LearningEvent(
@@ -381,6 +388,7 @@ def _record_attempted(attempt: QuizAttempt) -> None:
         object_type=QUIZ_ACTIVITY, object_name={"zh-CN": lesson.title},
         context={"extensions": {events.activity_iri("quiz-attempt", "number"): attempt.number}},
         course_id=lesson.course_id, lesson_id=lesson.id, timestamp=attempt.started_at,
+        registration=registration(attempt),
     ))
     attempt.attempted_recorded = True
 
@@ -645,7 +653,7 @@ def _answered_event(user, lesson, attempt, q, definition, result):
         object_type=INTERACTION_ACTIVITY, object_name={"zh-CN": q.stem[:200]}, result=result,
         context={"contextActivities": {"parent": [{"id": events.activity_iri("lesson", lesson.id)}]},
                  "extensions": {events.activity_iri("quiz-attempt", "id"): attempt.id}},
-        course_id=lesson.course_id, lesson_id=lesson.id,
+        course_id=lesson.course_id, lesson_id=lesson.id, registration=registration(attempt),
     )
     # The full cmi.interaction definition (with correctResponsesPattern) lives only in the stored statement.
     ev.object_definition = definition
@@ -667,13 +675,13 @@ def _finish_if_graded(attempt: QuizAttempt, answers: dict[int, QuizAnswer]) -> N
     events.record(events.LearningEvent(
         user=user, verb="completed", object_id=events.activity_iri("lesson", lesson.id), object_type=QUIZ_ACTIVITY,
         object_name={"zh-CN": lesson.title}, result={"completion": True, "score": score},
-        course_id=lesson.course_id, lesson_id=lesson.id,
+        course_id=lesson.course_id, lesson_id=lesson.id, registration=registration(attempt),
     ))
     events.record(events.LearningEvent(
         user=user, verb="passed" if attempt.passed else "failed", object_id=events.activity_iri("lesson", lesson.id),
         object_type=QUIZ_ACTIVITY, object_name={"zh-CN": lesson.title},
         result={"success": attempt.passed, "completion": True, "score": score},
-        course_id=lesson.course_id, lesson_id=lesson.id,
+        course_id=lesson.course_id, lesson_id=lesson.id, registration=registration(attempt),
     ))
     from lms.courses.services import update_progress
 

@@ -131,6 +131,8 @@ def test_submit_grades_everything_and_short_answers_go_to_the_teacher(
     assert attempt.status == "graded" and attempt.score == 9.5 and attempt.passed is True
     verbs = [e.verb for e in recorded_events]
     assert "passed" in verbs and verbs.count("completed") >= 2  # the quiz, and the lesson via update_progress
+    quiz_events = [e for e in recorded_events if e.verb in ("attempted", "answered", "passed")]
+    assert len({e.registration for e in quiz_events}) == 1 and quiz_events[0].registration  # one attempt
     from lms.courses.models import LessonProgress
 
     prog = db.session.scalar(select(LessonProgress).where(LessonProgress.lesson_id == lesson.id))

@@ -1,0 +1,37 @@
+"""Msgids the product looks up at run time (label tables keyed by a stored code), listed for extraction.
+
+Templates show these labels with `_(label)`, a call pybabel cannot follow, so their Chinese text is
+spelled out here where `pybabel extract` finds it and keeps it in the catalog. Nothing imports this
+module. tests/test_i18n.py compares the tables in the code with the catalog, so a label added to a
+table without a translation fails there; when a table's owner marks its values with `lazy_gettext`,
+its block here can go.
+"""
+
+
+def _(message: str) -> str:
+    return message
+
+
+MSGIDS = (
+    # lms/courses/models.py CATEGORIES — course categories
+    _("党的理论"), _("形势政策"), _("党史学习教育"), _("党章党规"), _("党务实践"), _("其他"),
+    # lms/credits/models.py RULE_KINDS — credit-hour rule kinds
+    _("按课程固定学时（完成课程计该课程学时）"), _("按课时时长分档"), _("按有效学习时长折算"),
+    _("线下学习（培训、支部学习）"),
+    # lms/credits/models.py SOURCE_TYPES — where a ledger entry came from
+    _("课程"), _("课时"), _("阅读"), _("测验"), _("培训"), _("支部学习"), _("线下学习"),
+    # lms/credits/models.py REQUIREMENT_CATEGORIES — who a yearly requirement applies to
+    _("党员"), _("支部书记、委员"),
+    # lms/credits/services.py SOURCE_GROUPS — the "by source" summary
+    _("视频学习"), _("阅读学习"), _("课程学习"), _("其他在线学习"),
+    # lms/org/models.py UNIT_KINDS — kinds of party organization
+    _("党委"), _("二级学院党委"), _("党总支"), _("党支部"),
+    # lms/accounts/models.py MEMBER_CATEGORIES — member categories
+    _("正式党员"), _("预备党员"), _("发展对象"), _("入党积极分子"), _("群众"),
+    # lms/accounts/models.py ROLES — role names
+    _("党员/学员"), _("教师"), _("审核员"), _("支部书记"), _("组织管理员"), _("系统管理员"), _("审计管理员"),
+    # plugins/article/lesson_type.py ArticleLessonType.label — a lesson type
+    _("图文/文档"),
+    # lms/config.py SITE_NAME — the default site name (shown in the top bar and page titles)
+    _("党员教育学习平台"),
+)

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, text
 
 from lms.accounts.models import RoleAssignment, User
@@ -32,20 +33,20 @@ TEST_LESSON_TYPES = ("quiz", "exam", "test")
 SECRETARY_ROLES = ("secretary", "committee_member")
 # Share of the yearly requirement reached → bucket of the distribution chart.
 SHARE_BUCKETS = (
-    ("none", "未开始"),
-    ("lt25", "不足25%"),
-    ("lt50", "25%–50%"),
-    ("lt75", "50%–75%"),
-    ("lt100", "75%–100%"),
-    ("met", "已达标"),
+    ("none", _l("未开始")),
+    ("lt25", _l("不足25%")),
+    ("lt50", _l("25%–50%")),
+    ("lt75", _l("50%–75%")),
+    ("lt100", _l("75%–100%")),
+    ("met", _l("已达标")),
 )
 # Scaled quiz score × 100 → bucket.
 SCORE_BUCKETS = (
-    ("lt60", "60分以下"),
-    ("60", "60–69分"),
-    ("70", "70–79分"),
-    ("80", "80–89分"),
-    ("90", "90分及以上"),
+    ("lt60", _l("60分以下")),
+    ("60", _l("60–69分")),
+    ("70", _l("70–79分")),
+    ("80", _l("80–89分")),
+    ("90", _l("90分及以上")),
 )
 
 
@@ -508,11 +509,11 @@ def charts(d: Dashboard, labels) -> dict[str, dict]:
             "tooltip": {"trigger": "item", "renderMode": "richText"},
             "legend": {"bottom": 0, "type": "scroll"},
             "series": [{"type": "pie", "radius": ["35%", "65%"], "name": labels["distribution"],
-                        "data": [{"name": label, "value": n} for _, label, n in d.distribution]}],
+                        "data": [{"name": str(label), "value": n} for _, label, n in d.distribution]}],
         },
         "scores": {
             "tooltip": tooltip, "grid": grid,
-            "xAxis": {"type": "category", "data": [label for _, label, _ in d.score_distribution]},
+            "xAxis": {"type": "category", "data": [str(label) for _, label, _ in d.score_distribution]},
             "yAxis": {"type": "value", "minInterval": 1},
             "series": [{"type": "bar", "name": labels["scores"],
                         "data": [n for _, _, n in d.score_distribution]}],
@@ -520,7 +521,7 @@ def charts(d: Dashboard, labels) -> dict[str, dict]:
         "monthly": {
             "tooltip": tooltip, "grid": {**grid, "bottom": 36},
             "legend": {"bottom": 0},
-            "xAxis": {"type": "category", "data": [f"{m}月" for m in range(1, 13)]},
+            "xAxis": {"type": "category", "data": labels.get("months") or [f"{m}月" for m in range(1, 13)]},
             "yAxis": [{"type": "value", "name": labels["hours"]}, {"type": "value", "name": labels["done"],
                                                                    "minInterval": 1}],
             "series": [

@@ -55,7 +55,7 @@ def _recent(action: str) -> int:
 
 def _labels() -> dict:
     return {"completion": _("课程完成率"), "distribution": _("学时达标分布"), "scores": _("测验人次"),
-            "hours": _("学时"), "done": _("完成课程人次")}
+            "hours": _("学时"), "done": _("完成课程人次"), "months": [_("%(m)s月", m=m) for m in range(1, 13)]}
 
 
 @bp.route("/stats/")

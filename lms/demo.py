@@ -376,11 +376,9 @@ def seed_demo() -> DemoData:
             if any(r == "teacher" for r, _ in acc.roles):
                 demo.teachers[acc.key] = user
         for branch, login_id, name, joined in SECRETARIES:
-            kind = BRANCHES[branch][0]
             sec = _person(demo, login_id, name, branch, joined_on=joined, roles=(("secretary", branch),))
             demo.users[f"secretary:{branch}"] = sec
-            if kind != "retired":
-                demo.members.append(sec)
+            demo.members.append(sec)
         for branch, login_id, name, category, joined in _generated_people(rng):
             person = _person(demo, login_id, name, branch, category=category, joined_on=joined)
             demo.users[login_id] = person

@@ -35,7 +35,7 @@ class _Doc(FPDF):
     def text_line(self, text: str, size: float = 11, color=INK, align: str = "L", h: float = 7) -> None:
         self.set_font(FONT, size=size)
         self.set_text_color(*color)
-        self.multi_cell(w=0, h=h, text=text, align=align, new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(w=0, h=h, text=text, align=align, new_x="LMARGIN", new_y="NEXT", wrapmode="CHAR")
 
     def table(self, header: list[str], rows: list[list[str]], widths: list[float]) -> None:
         self.set_font(FONT, size=10)

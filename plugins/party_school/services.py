@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from lms import audit, events
 from lms.accounts.models import MEMBER_CATEGORIES, User
-from lms.authz import MANAGE_MEMBERS, VIEW, can, scope_unit_ids
+from lms.authz import MANAGE_MEMBERS, can, scope_unit_ids
 from lms.courses import services as course_services
 from lms.courses.models import Course, Enrollment
 from lms.credits import services as credits

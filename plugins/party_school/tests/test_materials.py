@@ -11,8 +11,8 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from lms.credits.models import CreditEntry
-from lms.timeutil import utcnow
 from lms.notifications.models import Notification
+from lms.timeutil import utcnow
 from plugins.party_school.models import Material, MaterialReceipt
 
 PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >>"

@@ -14,9 +14,9 @@ from plugins.party_school.models import Attendance, Session
 
 
 def _local(dt):
-    from plugins.party_school.services import TZ
-
     from datetime import UTC
+
+    from plugins.party_school.services import TZ
     return dt.replace(tzinfo=UTC).astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
 
 

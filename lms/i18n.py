@@ -21,3 +21,13 @@ def init_app(app: Flask, babel) -> None:
     dirs = [str(translations)]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(dirs)
     babel.init_app(app, locale_selector=select_locale)
+    # Flask-Babel caches the chosen locale on `g`, which lives as long as the app context. When one app
+    # context serves several requests (the test fixtures hold one open), a cookie set by a later request
+    # would be ignored, so each request chooses its locale afresh.
+    app.before_request(_choose_locale_per_request)
+
+
+def _choose_locale_per_request() -> None:
+    from flask_babel import refresh
+
+    refresh()

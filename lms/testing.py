@@ -400,3 +400,33 @@ def pytest_unconfigure(config):
     with eng.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     eng.dispose()
+
+
+# --- translations: tests render pages in English, which needs the compiled catalog (.mo, not in git) --
+def compile_catalogs(root: Path | None = None) -> list[Path]:
+    """Compile each lms/translations/<lang>/LC_MESSAGES/messages.po whose .mo is missing or older.
+
+    `make` does this before the suite; a bare `pytest` run gets it here. The .mo is written to a
+    temporary file and renamed, so parallel workers never read half a catalog.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = root or Path(__file__).resolve().parent / "translations"
+    done = []
+    for po in sorted(root.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        tmp = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            write_mo(fh, catalog)
+        os.replace(tmp, mo)
+        done.append(mo)
+    return done
+
+
+def pytest_sessionstart(session):
+    compile_catalogs()

@@ -452,7 +452,7 @@ def demo_command(logins: bool, if_empty: bool):
         click.echo(format_logins(rows))
         click.echo(f"\n  所有演示账号的密码 / password of every demo account:  {DEMO_PASSWORD}")
         click.echo("  系统管理员、组织管理员、审计管理员首次登录时须用手机验证器绑定动态口令（TOTP）。")
-        click.echo("  其余党员和支部书记（shuji01…shuji08）的登录名见“组织与人员”页面，密码相同。")
+        click.echo("  其余党员和支部书记（shuji01…shuji08）的登录名见“管理 → 人员管理”页面，密码相同。")
         return
     if if_empty and db.session.scalar(select(func.count(User.id))):
         click.echo("数据库中已有人员，跳过演示数据 / the database already has people: demo data skipped")

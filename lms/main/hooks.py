@@ -19,7 +19,8 @@ def lms_gather_nav_items(user):
 def lms_gather_admin_items(user):
     items = []
     if can(user, VIEW, "people"):
-        items.append(NavItem(label=str(_l("组织与人员")), endpoint="org.tree", order=10))
+        items.append(NavItem(label=str(_l("组织机构")), endpoint="org.tree", order=10))
+        items.append(NavItem(label=str(_l("人员管理")), endpoint="people.index", order=11))
     if can(user, VIEW, "audit"):
         items.append(NavItem(label=str(_l("审计日志")), endpoint="audit.index", order=80))
     if can(user, VIEW, "admin:plugins"):

@@ -20,7 +20,29 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from lms.accounts.models import MEMBER_CATEGORIES
+from lms.org.forms import int_or_zero
 from plugins.party_school.models import BRANCH_LIFE_TYPES, DURATION_KINDS, TRAINING_TYPES
+
+
+def _chinese_parse_error(field_class, message):
+    """The field, with its "could not parse" error as a Chinese sentence (WTForms' own is English)."""
+
+    class Field(field_class):
+        def process_formdata(self, valuelist):
+            try:
+                super().process_formdata(valuelist)
+            except ValueError as exc:
+                self.data = None
+                raise ValueError(message) from exc
+
+    Field.__name__ = field_class.__name__
+    return Field
+
+
+DateField = _chinese_parse_error(DateField, _l("请填写正确的日期，例如 2026-12-31"))
+DateTimeLocalField = _chinese_parse_error(DateTimeLocalField, _l("请填写正确的日期和时间"))
+DecimalField = _chinese_parse_error(DecimalField, _l("请填写数字"))
+IntegerField = _chinese_parse_error(IntegerField, _l("请填写整数"))
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -31,11 +53,11 @@ class MultiCheckboxField(SelectMultipleField):
 class AssignmentForm(FlaskForm):
     title = StringField(_l("任务名称"), validators=[DataRequired(message=_l("请填写任务名称")), Length(max=200)],
                         render_kw={"placeholder": "2026年度党员集中学习 — 32学时"})
-    org_unit_id = SelectField(_l("面向的党组织（含下级组织）"), coerce=int, validate_choice=False,
+    org_unit_id = SelectField(_l("面向的党组织（含下级组织）"), coerce=int_or_zero, validate_choice=False,
                               validators=[InputRequired(message=_l("请选择党组织"))])
     categories = MultiCheckboxField(_l("人员类别（不选则为全部人员）"), validate_choice=False,
                                     choices=[SelectChoice(k, v) for k, v in MEMBER_CATEGORIES.items()])
-    courses = SelectMultipleField(_l("必修课程"), coerce=int, validate_choice=False,
+    courses = SelectMultipleField(_l("必修课程"), coerce=int_or_zero, validate_choice=False,
                                   validators=[DataRequired(message=_l("请至少选择一门必修课程"))])
     starts_on = DateField(_l("开始日期"), validators=[InputRequired(message=_l("请填写开始日期"))])
     due_on = DateField(_l("截止日期"), validators=[InputRequired(message=_l("请填写截止日期"))])
@@ -52,7 +74,7 @@ class AssignmentForm(FlaskForm):
 
 class MaterialForm(FlaskForm):
     title = StringField(_l("资料标题"), validators=[DataRequired(message=_l("请填写资料标题")), Length(max=200)])
-    org_unit_id = SelectField(_l("推送给（含下级组织）"), coerce=int, validate_choice=False,
+    org_unit_id = SelectField(_l("推送给（含下级组织）"), coerce=int_or_zero, validate_choice=False,
                               validators=[InputRequired(message=_l("请选择党组织"))])
     body = TextAreaField(_l("正文"), validators=[Optional(), Length(max=200_000)])
     document = FileField(_l("文档（PDF 或 Word .docx，可选）"))
@@ -65,7 +87,7 @@ class MaterialForm(FlaskForm):
 class SessionForm(FlaskForm):
     subtype = SelectField(_l("类型"), validate_choice=False)
     title = StringField(_l("名称"), validators=[DataRequired(message=_l("请填写名称")), Length(max=200)])
-    org_unit_id = SelectField(_l("组织单位（面向其全体党员）"), coerce=int, validate_choice=False,
+    org_unit_id = SelectField(_l("组织单位（面向其全体党员）"), coerce=int_or_zero, validate_choice=False,
                               validators=[InputRequired(message=_l("请选择党组织"))])
     starts_at = DateTimeLocalField(_l("开始时间"), format="%Y-%m-%dT%H:%M",
                                    validators=[InputRequired(message=_l("请填写开始时间"))])

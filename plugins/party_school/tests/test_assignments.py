@@ -129,4 +129,19 @@ def test_bad_dates_and_missing_courses_are_field_errors(client, db, users, org, 
     assert resp.status_code == 400 and "截止日期不能早于开始日期" in html and "请至少选择一门必修课程" in html
     resp = client.post("/party-school/admin/assignments/new", data={
         "title": "专题学习", "org_unit_id": "abc", "courses": ["x"], "starts_on": "bad", "due_on": ""})
-    assert resp.status_code in (400, 403)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "请填写正确的日期" in html and "请填写截止日期" in html
+
+
+def test_junk_posts_never_give_a_server_error(client, db, users, org, courses, login_as):
+    login_as(client, users.org_admin)
+    junk = {"title": "x" * 500, "org_unit_id": "9999999", "courses": ["-1", "abc"], "categories": ["nobody"],
+            "starts_on": "2026-13-45", "due_on": "'; drop", "starts_at": "yesterday", "ends_at": "", "hours": "NaN",
+            "capacity": "many", "duration_kind": "forever", "subtype": "<script>", "required_minutes": "-3",
+            "code": "\x00" * 20, "email": "a@" * 100}
+    for url in ("/party-school/admin/assignments/new", "/party-school/admin/materials/new",
+                "/party-school/admin/sessions/new?kind=training", "/party-school/admin/sessions/new?kind=branch_life",
+                "/party-school/mail-address", "/party-school/admin/assignments/999/withdraw",
+                "/party-school/sessions/999/checkin", "/party-school/checkin/nothing"):
+        resp = client.post(url, data=junk)
+        assert resp.status_code < 500, url

@@ -170,7 +170,7 @@ def run(year: int, unit_id: int | None = None) -> Report:
     ).all()
     if entries:
         keys = defaultdict(set)
-        for uid, kind, sid, _title, _h in entries:
+        for _uid, kind, sid, _title, _h in entries:
             keys[kind].add(sid)
         backed = set()
         for kind, ids in keys.items():

@@ -125,28 +125,33 @@ def children_of(unit_id: int) -> list[OrgUnit]:
 
 
 # --- grouping through the closure table -----------------------------------------------------------------
-def _grouped(q, unit_col, node_id: int, by: str):
-    """Restrict `q` to people whose unit (`unit_col`) is in the node's subtree and return (q, key column).
+def scope_people(node_id: int, by: str):
+    """A materialized CTE (user_id, key) of the active people of the node's subtree and the row each counts in.
 
     by="child": key = the node's child unit containing the person (the node itself for its direct people);
-    by="unit": key = the person's own unit; by="person": key = the person.
+    by="unit": key = the person's own unit; by="person": key = the person. Materializing it first lets every
+    figure start from the (indexed) closure rows of the subtree instead of from a whole fact table.
     """
     c = OrgUnitClosure.__table__.alias("rowc")
     if by == "child":
         children = select(OrgUnit.id).where(OrgUnit.parent_id == node_id)
-        q = q.join(c, c.c.descendant_id == unit_col).where(
-            or_(c.c.ancestor_id.in_(children), and_(c.c.ancestor_id == node_id, c.c.depth == 0)))
-        return q, c.c.ancestor_id
-    q = q.join(c, c.c.descendant_id == unit_col).where(c.c.ancestor_id == node_id)
-    if by == "unit":
-        return q, unit_col
-    if by == "person":
-        return q, User.id
-    raise ValueError(f"stats grouping must be child, unit or person, not {by!r}")
+        cond = or_(c.c.ancestor_id.in_(children), and_(c.c.ancestor_id == node_id, c.c.depth == 0))
+        key = c.c.ancestor_id
+    elif by in ("unit", "person"):
+        cond = c.c.ancestor_id == node_id
+        key = User.org_unit_id if by == "unit" else User.id
+    else:
+        raise ValueError(f"stats grouping must be child, unit or person, not {by!r}")
+    q = (select(User.id.label("user_id"), key.label("key"))
+         .select_from(c).join(User, User.org_unit_id == c.c.descendant_id)
+         .where(cond, User.is_active_account.is_(True)))
+    return q.cte(f"people_{by}").prefix_with("MATERIALIZED")
 
 
-def _active():
-    return User.is_active_account.is_(True)
+def _grouped(q, user_col, node_id: int, by: str):
+    """Join `q` (over a fact table whose person is `user_col`) to the scope's people; returns (q, key column)."""
+    people = scope_people(node_id, by)
+    return q.join(people, people.c.user_id == user_col), people.c.key
 
 
 @dataclass
@@ -202,17 +207,17 @@ def share_bucket(hours: Decimal, requirement: Decimal) -> str:
 def people_of(node_id: int, by: str) -> list[PersonRow]:
     """Figure: the active people of the subtree, with the row each is counted in (one query)."""
     q = select(User.id, User.name, User.login_id, User.org_unit_id, User.category)
-    q, key = _grouped(q, User.org_unit_id, node_id, by)
-    q = q.add_columns(key).where(_active()).order_by(User.org_unit_id, User.login_id)
+    q, key = _grouped(q, User.id, node_id, by)
+    q = q.add_columns(key).order_by(User.org_unit_id, User.login_id)
     return [PersonRow(id=i, name=n, login_id=lid, org_unit_id=u, category=cat, key=k)
             for i, n, lid, u, cat, k in db.session.execute(q)]
 
 
 def hours_by_person(node_id: int, year: int) -> dict[int, Decimal]:
     """Figure: each person's credit hours of the year, from the ledger (one grouped query)."""
-    q = select(CreditEntry.user_id, func.sum(CreditEntry.hours)).join(User, User.id == CreditEntry.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node_id, "person")
-    q = q.where(CreditEntry.year == year, _active()).group_by(CreditEntry.user_id)
+    q = select(CreditEntry.user_id, func.sum(CreditEntry.hours))
+    q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
+    q = q.where(CreditEntry.year == year).group_by(CreditEntry.user_id)
     return {uid: q2(total) for uid, total in db.session.execute(q)}
 
 
@@ -224,8 +229,8 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
     """
     base = {"member": q2(current_app.config["DEFAULT_YEARLY_REQUIREMENT"]),
             "secretary": q2(current_app.config["SECRETARY_YEARLY_REQUIREMENT"])}
-    q = select(RoleAssignment.user_id).join(User, User.id == RoleAssignment.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node_id, "person")
+    q = select(RoleAssignment.user_id)
+    q, _ = _grouped(q, RoleAssignment.user_id, node_id, "person")
     secretaries = set(db.session.scalars(q.where(RoleAssignment.role.in_(SECRETARY_ROLES))))
     # overrides: nearest ancestor with a row for the category wins
     sub = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == node_id)
@@ -240,8 +245,8 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
         key = (unit_id, category)
         if key not in override or depth < override[key][0]:
             override[key] = (depth, q2(hours))
-    q = select(CreditExemption.user_id, CreditExemption.reduced_hours).join(User, User.id == CreditExemption.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node_id, "person")
+    q = select(CreditExemption.user_id, CreditExemption.reduced_hours)
+    q, _ = _grouped(q, CreditExemption.user_id, node_id, "person")
     exemptions = {uid: q2(h) for uid, h in db.session.execute(q.where(CreditExemption.year == year))}
     for p in people:
         category = "secretary" if p.id in secretaries else "member"
@@ -259,11 +264,11 @@ def completion(node_id: int, year: int, by: str, per_course: bool = True) -> dic
     """
     start, end = year_bounds(year)
     done = func.sum(case((and_(Enrollment.completed_at >= start, Enrollment.completed_at < end), 1), else_=0))
-    q = select(func.count(Enrollment.id), done).join(User, User.id == Enrollment.user_id)
-    q, key = _grouped(q, User.org_unit_id, node_id, by)
+    q = select(func.count(Enrollment.id), done)
+    q, key = _grouped(q, Enrollment.user_id, node_id, by)
     cols = [key, Enrollment.course_id] if per_course else [key]
     q = q.add_columns(*cols).where(
-        _active(), Enrollment.enrolled_at < end,
+        Enrollment.enrolled_at < end,
         or_(Enrollment.completed_at.is_(None), Enrollment.completed_at >= start),
     ).group_by(*cols)
     out = {}
@@ -283,11 +288,10 @@ def quiz_scores(node_id: int, year: int, by: str) -> dict[tuple, tuple[int, floa
     start, end = year_bounds(year)
     bucket = _score_bucket()
     q = (select(func.count(LessonProgress.id), func.sum(LessonProgress.score))
-         .join(Lesson, Lesson.id == LessonProgress.lesson_id)
-         .join(User, User.id == LessonProgress.user_id))
-    q, key = _grouped(q, User.org_unit_id, node_id, by)
+         .join(Lesson, Lesson.id == LessonProgress.lesson_id))
+    q, key = _grouped(q, LessonProgress.user_id, node_id, by)
     q = q.add_columns(key, bucket).where(
-        _active(), Lesson.type.in_(TEST_LESSON_TYPES), LessonProgress.score.is_not(None),
+        Lesson.type.in_(TEST_LESSON_TYPES), LessonProgress.score.is_not(None),
         LessonProgress.last_seen_at >= start, LessonProgress.last_seen_at < end,
     ).group_by(key, bucket)
     return {(k, b): (int(n), float(s or 0)) for n, s, k, b in db.session.execute(q)}
@@ -304,18 +308,18 @@ def monthly(node_id: int, year: int) -> dict[str, list]:
     """Figure: credit hours earned and courses completed per month of the year (two grouped queries)."""
     start, end = year_bounds(year)
     month = _month(CreditEntry.earned_at)
-    q = select(month, func.sum(CreditEntry.hours)).join(User, User.id == CreditEntry.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node_id, "person")
+    q = select(month, func.sum(CreditEntry.hours))
+    q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
     hours = [Decimal("0.00")] * 12
-    for m, h in db.session.execute(q.where(CreditEntry.year == year, _active()).group_by(month)):
+    for m, h in db.session.execute(q.where(CreditEntry.year == year).group_by(month)):
         if m and 1 <= int(m) <= 12:
             hours[int(m) - 1] = q2(h)
     month = _month(Enrollment.completed_at)
-    q = select(month, func.count(Enrollment.id)).join(User, User.id == Enrollment.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node_id, "person")
+    q = select(month, func.count(Enrollment.id))
+    q, _ = _grouped(q, Enrollment.user_id, node_id, "person")
     done = [0] * 12
-    for m, n in db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end,
-                                           _active()).group_by(month)):
+    for m, n in db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)
+                                   .group_by(month)):
         if m and 1 <= int(m) <= 12:
             done[int(m) - 1] = int(n)
     return {"hours": hours, "completions": done}
@@ -593,8 +597,8 @@ def remind_behind(actor, node: OrgUnit, year: int, *, url: str) -> dict:
     people = person_figures(node.id, year, "person")
     behind = [p for p in people if not p.met]
     cutoff = utcnow() - timedelta(hours=current_app.config["STATS_REMIND_COOLDOWN_HOURS"])
-    q = select(Notification.user_id).join(User, User.id == Notification.user_id)
-    q, _ = _grouped(q, User.org_unit_id, node.id, "person")
+    q = select(Notification.user_id)
+    q, _ = _grouped(q, Notification.user_id, node.id, "person")
     recent = set(db.session.scalars(q.where(Notification.kind == "system", Notification.url == url,
                                             Notification.created_at >= cutoff)))
     sent, skipped = [], 0

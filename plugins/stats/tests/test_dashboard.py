@@ -147,8 +147,8 @@ def test_quiz_score_distribution(app, users, org, make_course, learn, year):
 
 
 def test_monthly_trend_counts_hours_and_completions(app, users, org, make_course, learn, year):
-    from plugins.stats.services import dashboard, local_year
     from lms.timeutil import utcnow
+    from plugins.stats.services import dashboard, local_year
 
     c = make_course(hours="3")
     learn.complete(users.member, c)

@@ -8,8 +8,8 @@ import pytest
 
 @pytest.fixture
 def workbook(client, users, org, login_as, make_course, learn, make_user, year):
-    from lms.extensions import db
     from lms.credits import services as credits
+    from lms.extensions import db
 
     c = make_course(hours="8", quiz=True)
     learn.complete(users.member, c)

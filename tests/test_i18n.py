@@ -245,6 +245,16 @@ def test_runtime_label_tables_are_translated():
     assert missing == []
 
 
+def test_plugin_label_tables_and_titles_are_translated():
+    from lms.plugins import discover
+    from plugins.discussion.services import REPORT_REASONS
+
+    translated = {m.id for m in _catalog() if m.id and isinstance(m.id, str) and m.string}
+    labels = list(REPORT_REASONS.values())
+    labels += [str(cls.title) for cls in discover().values()]
+    assert [label for label in labels if label not in translated] == []
+
+
 def test_lesson_type_labels_are_translated(app):
     from lms.courses import lesson_types
 

@@ -32,6 +32,14 @@ MSGIDS = (
     _("党员/学员"), _("教师"), _("审核员"), _("支部书记"), _("组织管理员"), _("系统管理员"), _("审计管理员"),
     # plugins/article/lesson_type.py ArticleLessonType.label — a lesson type
     _("图文/文档"),
+    # the plugins' titles (Plugin.title), shown on the plugins page
+    _("图文与文档课时"), _("课程讨论"), _("思政微课堂"), _("党员e家"), _("测验与考试"), _("培训考核统计"),
+    _("学习记录（xAPI）"),
+    # plugins/discussion/services.py REPORT_REASONS — why a post is reported
+    _("政治有害或违反党的纪律"), _("人身攻击、辱骂"), _("谣言或不实信息"), _("广告、刷屏"), _("泄露他人隐私"),
+    # plugins/party_school/models.py SESSION_KINDS, BRANCH_LIFE_TYPES, TRAINING_TYPES, DURATION_KINDS
+    _("培训交流"), _("支部组织生活"), _("支部党员大会"), _("支部委员会"), _("党小组会"), _("党课"), _("主题党日"),
+    _("专题培训"), _("交流研讨"), _("全天"), _("半天"), _("按小时"),
     # lms/config.py SITE_NAME — the default site name (shown in the top bar and page titles)
     _("党员教育学习平台"),
 )

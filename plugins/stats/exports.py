@@ -75,26 +75,23 @@ def _style_sheet(ws, title: str, subtitle: str, headers, widths, landscape: bool
 
 
 def _finish_sheet(ws, ncols: int, pct_cols=(), num_cols=(), text_cols=()) -> None:
-    from openpyxl.styles import Border, Font, Side
+    """Number formats per column, a bold totals row, printed gridlines instead of per-cell borders (fast)."""
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    thin = Side(style="thin", color="BBBBBB")
-    border = Border(top=thin, bottom=thin, left=thin, right=thin)
+    formats = {**{c: "0.0%" for c in pct_cols}, **{c: "0.00" for c in num_cols}, **{c: "@" for c in text_cols}}
     last_row = ws.max_row
     for row in ws.iter_rows(min_row=4, max_row=last_row, max_col=ncols):
         for cell in row:
-            cell.border = border
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # text, never a formula
-            col = cell.column
-            if col in pct_cols:
-                cell.number_format = "0.0%"
-            elif col in num_cols:
-                cell.number_format = "0.00"
-            elif col in text_cols:
-                cell.number_format = "@"
+            fmt = formats.get(cell.column)
+            if fmt is not None:
+                cell.number_format = fmt
+    bold = Font(bold=True)
     for cell in ws[last_row]:
-        cell.font = Font(bold=True)
+        cell.font = bold
+    ws.print_options.gridLines = True
     ws.print_area = f"A1:{get_column_letter(ncols)}{last_row}"
 
 

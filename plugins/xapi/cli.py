@@ -84,3 +84,13 @@ def replay_command(since: str | None, until: str | None, send: bool):
     if send:
         sent, failed = send_pending()
         click.echo(f"sent {sent}, still pending {failed}")
+
+
+@xapi_group.command("optimize")
+@with_appcontext
+def optimize_command():
+    """Refresh the query planner's statistics of the statement tables (also done hourly by the worker)."""
+    from plugins.xapi.services import refresh_statistics
+
+    refresh_statistics()
+    click.echo("statistics refreshed")

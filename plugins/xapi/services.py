@@ -285,6 +285,18 @@ def serialized_writes():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def refresh_statistics() -> None:
+    """Keep the query planner's statistics current (SQLite has no autovacuum/ANALYZE of its own): without
+    them it may pick the verb index over the far more selective activity or actor index. Sampled, so
+    it takes milliseconds at a million statements. PostgreSQL's autovacuum analyzes by itself."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        for table in ("xapi_statement", "xapi_statement_agent", "xapi_statement_activity"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
 def _store(statements: list[dict], authority: dict, client_id: int | None, parts: list[Part]) -> SaveResult:
     stored_at = now_ms()
     stored_s = v.format_timestamp(stored_at)

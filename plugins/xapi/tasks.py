@@ -28,3 +28,11 @@ def forward_statements_periodically():
     from plugins.xapi.forwarding import send_pending
 
     return send_pending()
+
+
+@app_periodic_task(crontab(minute="17"))
+def refresh_query_statistics():
+    """Hourly: the planner statistics of the statement tables (SQLite)."""
+    from plugins.xapi.services import refresh_statistics
+
+    refresh_statistics()

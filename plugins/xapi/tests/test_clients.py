@@ -108,3 +108,13 @@ def test_admin_menu_shows_the_item_to_sysadmins_only(app, client, users, login_a
     assert "/admin/xapi/clients" in client.get("/").get_data(as_text=True)
     login_as(client, users.member)
     assert "/admin/xapi/clients" not in client.get("/").get_data(as_text=True)
+
+
+def test_cli_optimize_refreshes_planner_statistics(app, runner, db, lrs):
+    from sqlalchemy import text
+
+    lrs.post("statements", [stmt(), stmt()])
+    res = runner.invoke(args=["xapi", "optimize"])
+    assert res.exit_code == 0, res.output
+    if db.engine.dialect.name == "sqlite":
+        assert db.session.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'xapi_statement'")).scalar() > 0

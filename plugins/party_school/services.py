@@ -563,8 +563,7 @@ def can_attend(person, s: Session) -> bool:
 def can_manage_session(user, s: Session) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    return (s.organizer_id == user.id and can(user, MANAGE_MEMBERS, s.org_unit)) or can(user, MANAGE_MEMBERS,
-                                                                                       s.org_unit)
+    return can(user, MANAGE_MEMBERS, s.org_unit)
 
 
 def attendance_of(person, s: Session) -> Attendance | None:
@@ -625,6 +624,8 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
         raise PartySchoolError(f"签到尚未开始，请在 {_local(opens)} 之后签到。")
     if now > closes:
         raise PartySchoolError("签到已结束，签到码已失效。")
+    if s.signup_required and (a is None or a.signed_up_at is None):
+        raise PartySchoolError("本次活动需要报名，您尚未报名，请联系组织者。")
     if a is None:
         a = Attendance(session_id=s.id, user_id=person.id)
         db.session.add(a)

@@ -2,6 +2,7 @@
 and the managers' pages for assignments, pushes and sessions."""
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from flask import (
@@ -49,6 +50,7 @@ from plugins.party_school.models import (
     Session,
 )
 
+log = logging.getLogger(__name__)
 bp = Blueprint("party_school", __name__, url_prefix="/party-school", template_folder="templates")
 
 
@@ -507,7 +509,11 @@ def material_new():
                 if m.send_email:
                     from plugins.party_school.tasks import send_material_mail
 
-                    send_material_mail(m.id)
+                    try:
+                        send_material_mail(m.id)
+                    except Exception:  # the push stands; the queue (or the next push) retries the mail
+                        log.exception("could not queue the e-mail notices of material %s", m.id)
+                        flash(_("站内通知已发出，但邮件暂时未能发送，系统会稍后重试。"), "warning")
                 flash(_("学习资料已推送。"), "success")
                 return redirect(url_for(".material", material_id=m.id))
     return render_template("party_school/material_form.html", form=form, smtp=services.smtp_configured()), 400

@@ -118,6 +118,11 @@ def test_branch_life_needs_a_branch_and_sign_up_respects_capacity(client, db, us
     login_as(client, users.member_a2)
     page = client.post(f"/party-school/sessions/{s.id}/signup", follow_redirects=True).get_data(as_text=True)
     assert "报名人数已满" in page
+    refused = client.post(f"/party-school/sessions/{s.id}/checkin", data={"code": s.checkin_code})
+    assert refused.status_code == 400 and "尚未报名" in refused.get_data(as_text=True)
+    login_as(client, users.member)
+    ok = client.post(f"/party-school/sessions/{s.id}/checkin", data={"code": s.checkin_code}, follow_redirects=True)
+    assert "签到成功" in ok.get_data(as_text=True)
 
 
 def test_members_cannot_open_the_screen_or_create_sessions(client, db, users, org, login_as):

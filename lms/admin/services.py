@@ -69,7 +69,7 @@ def plugin_infos(registry: PluginRegistry) -> list[PluginInfo]:
         cls = installed[name]
         is_on = name in registry.enabled
         try:
-            has_migrations = (cls(name).migrations_dir / "versions").is_dir()
+            has_migrations = any((cls(name).migrations_dir / "versions").glob("*.py"))
         except (TypeError, AttributeError):  # a plugin class defined outside a real module
             has_migrations = False
         on_with = _closure(name, requires) & set(installed)

@@ -326,15 +326,73 @@ def monthly(node_id: int, year: int) -> dict[str, list]:
 
 
 # --- assignments (from the party_school plugin, when it is on) -----------------------------------------
-@dataclass
-class Target:
-    """What completion is measured against: a course, or an assignment of required courses."""
+# party_school publishes no read service for its assignments; its tables are read here, read-only, through
+# the shared metadata (no import of its modules): party_school_assignment (id, title, due_on, starts_on,
+# status), party_school_assignment_course (assignment_id, course_id), party_school_assignment_target
+# (assignment_id, user_id: the people an assignment reached). With the plugin off, completion is per course.
+ASSIGNMENT_TABLES = ("party_school_assignment", "party_school_assignment_course", "party_school_assignment_target")
 
+
+def _assignment_tables():
+    from lms.plugins import plugin_enabled
+
+    if not plugin_enabled("party_school") or any(t not in db.metadata.tables for t in ASSIGNMENT_TABLES):
+        return None
+    return [db.metadata.tables[t] for t in ASSIGNMENT_TABLES]
+
+
+@dataclass
+class AssignmentStat:
     id: int
     title: str
-    course_ids: tuple[int, ...]
-    kind: str = "course"  # course | assignment
-    deadline: datetime | None = None
+    due_on: object
+    courses: int
+    targeted: int = 0
+    completed: int = 0
+
+    @property
+    def completion_rate(self) -> float | None:
+        return rate(self.completed, self.targeted)
+
+
+def assignment_completion(node_id: int, year: int, by: str) -> tuple[list[AssignmentStat], dict]:
+    """Figure: for each active assignment running in the year, the people of the subtree it reached and those
+    who completed every one of its courses, per (row, assignment). Two queries (list, figures)."""
+    tables = _assignment_tables()
+    if tables is None:
+        return [], {}
+    a, ac, t = tables
+    start, end = year_bounds(year)
+    y_start, y_end = start.date(), end.date()
+    n_courses = (select(ac.c.assignment_id, func.count().label("n")).group_by(ac.c.assignment_id).subquery())
+    done = (select(t.c.assignment_id, t.c.user_id, func.count(Enrollment.id).label("done"))
+            .select_from(t)
+            .join(ac, ac.c.assignment_id == t.c.assignment_id)
+            .outerjoin(Enrollment, and_(Enrollment.user_id == t.c.user_id, Enrollment.course_id == ac.c.course_id,
+                                        Enrollment.completed_at.is_not(None)))
+            .group_by(t.c.assignment_id, t.c.user_id).subquery())
+    q = (select(func.count(), func.sum(case((done.c.done >= n_courses.c.n, 1), else_=0)))
+         .select_from(done)
+         .join(n_courses, n_courses.c.assignment_id == done.c.assignment_id)
+         .join(a, a.c.id == done.c.assignment_id))
+    q, key = _grouped(q, done.c.user_id, node_id, by)
+    q = q.add_columns(key, done.c.assignment_id).where(
+        a.c.status == "active", a.c.starts_on < y_end, a.c.due_on >= y_start,
+    ).group_by(key, done.c.assignment_id)
+    figures = {(k, aid): (int(n), int(d or 0)) for n, d, k, aid in db.session.execute(q)}
+    ids = {aid for _, aid in figures}
+    stats = {}
+    if ids:
+        for aid, title, due_on, n in db.session.execute(
+                select(a.c.id, a.c.title, a.c.due_on, n_courses.c.n)
+                .join(n_courses, n_courses.c.assignment_id == a.c.id).where(a.c.id.in_(ids))):
+            stats[aid] = AssignmentStat(aid, title, due_on, int(n))
+    for (_k, aid), (n, d) in figures.items():
+        if aid in stats:
+            stats[aid].targeted += n
+            stats[aid].completed += d
+    ordered = sorted(stats.values(), key=lambda x: (x.due_on, x.id))
+    return ordered, figures
 
 
 def course_titles(ids) -> dict[int, str]:
@@ -357,6 +415,8 @@ class Row:
     completed: int = 0
     quiz_count: int = 0
     quiz_sum: float = 0.0
+    targeted: int = 0  # people reached by the selected assignment(s)
+    assigned_done: int = 0
     buckets: dict = field(default_factory=lambda: {k: 0 for k, _ in SHARE_BUCKETS})
     person: PersonRow | None = None
 
@@ -379,6 +439,10 @@ class Row:
     @property
     def quiz_avg(self) -> float | None:
         return None if not self.quiz_count else self.quiz_sum / self.quiz_count
+
+    @property
+    def assignment_rate(self) -> float | None:
+        return rate(self.assigned_done, self.targeted)
 
 
 @dataclass
@@ -407,6 +471,12 @@ class Dashboard:
     score_count: int
     score_avg: float | None
     months: dict[str, list]
+    assignments: list[AssignmentStat] = field(default_factory=list)
+    assignment_id: int | None = None
+
+    @property
+    def selected_assignment(self) -> AssignmentStat | None:
+        return next((a for a in self.assignments if a.id == self.assignment_id), None)
 
     @property
     def behind(self) -> list[PersonRow]:
@@ -435,8 +505,9 @@ def person_figures(node_id: int, year: int, by: str) -> list[PersonRow]:
     return people
 
 
-def dashboard(node: OrgUnit, year: int, course_id: int | None = None) -> Dashboard:
-    """The figures of one node for a year; `course_id` narrows the completion columns to one course."""
+def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
+              assignment_id: int | None = None) -> Dashboard:
+    """The figures of one node for a year; `course_id` / `assignment_id` narrow the completion columns."""
     kids = children_of(node.id)
     by = "child" if kids else "person"
     people = person_figures(node.id, year, by)
@@ -471,6 +542,13 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None) -> Dashboa
         if key in rows:
             rows[key].quiz_count += n
             rows[key].quiz_sum += s
+    assignments, a_figures = assignment_completion(node.id, year, by)
+    if assignment_id is not None and assignment_id not in {a.id for a in assignments}:
+        assignment_id = None
+    for (key, aid), (n, done) in a_figures.items():
+        if key in rows and (assignment_id is None or aid == assignment_id):
+            rows[key].targeted += n
+            rows[key].assigned_done += done
     ordered = list(rows.values())
     total = Row(key=node.id, label=node.name, kind="unit")
     for r in ordered:
@@ -481,13 +559,16 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None) -> Dashboa
         total.completed += r.completed
         total.quiz_count += r.quiz_count
         total.quiz_sum += r.quiz_sum
+        total.targeted += r.targeted
+        total.assigned_done += r.assigned_done
         for k, v in r.buckets.items():
             total.buckets[k] += v
     if course_id is not None and course_id not in courses:
         course_id = None
     return Dashboard(node=node, year=year, by=by, rows=ordered, total=total, people=people, courses=course_list,
                      course_id=course_id, scores=scores, score_count=total.quiz_count,
-                     score_avg=total.quiz_avg, months=monthly(node.id, year))
+                     score_avg=total.quiz_avg, months=monthly(node.id, year), assignments=assignments,
+                     assignment_id=assignment_id)
 
 
 # --- chart data (ECharts options built here; the page passes them in data-* attributes) --------------
@@ -501,6 +582,14 @@ def charts(d: Dashboard, labels) -> dict[str, dict]:
     tooltip = {"trigger": "axis", "renderMode": "richText"}
     grid = {"left": 8, "right": 16, "top": 36, "bottom": 8, "containLabel": True}
     return {
+        "assignment": {
+            "tooltip": tooltip, "grid": grid,
+            "xAxis": {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
+            "yAxis": {"type": "category", "data": names[::-1], "axisLabel": {"width": 140, "overflow": "truncate"}},
+            "series": [{"type": "bar", "name": labels["assignment"],
+                        "data": [_pct(r.assignment_rate) for r in d.rows][::-1],
+                        "label": {"show": True, "position": "right", "formatter": "{c}%"}}],
+        },
         "completion": {
             "tooltip": tooltip, "grid": grid,
             "xAxis": {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},

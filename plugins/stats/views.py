@@ -54,7 +54,7 @@ def _recent(action: str) -> int:
 
 
 def _labels() -> dict:
-    return {"completion": _("课程完成率"), "distribution": _("学时达标分布"), "scores": _("测验人次"),
+    return {"assignment": _("学习任务完成率"), "completion": _("课程完成率"), "distribution": _("学时达标分布"), "scores": _("测验人次"),
             "hours": _("学时"), "done": _("完成课程人次"), "months": [_("%(m)s月", m=m) for m in range(1, 13)]}
 
 
@@ -75,7 +75,7 @@ def unit(unit_id: int):
     node = _unit_or_403(unit_id)
     year = _year()
     course_id = request.args.get("course", type=int)
-    d = services.dashboard(node, year, course_id)
+    d = services.dashboard(node, year, course_id, request.args.get("assignment", type=int))
     behind_max = current_app.config["STATS_BEHIND_LIST_MAX"]
     return render_template(
         "stats/unit.html", d=d, node=node, year=year, years=_years(), trail=services.trail(current_user, node),

@@ -358,14 +358,17 @@ def page(browser, live_server, request):
 
 # --- parallel runs (pytest-xdist): one PostgreSQL database per worker --------------------------------
 def _worker_pg_url(config) -> tuple[str, str] | None:
-    worker = getattr(config, "workerinput", {}).get("workerid")
+    workerinput = getattr(config, "workerinput", {})
+    worker = workerinput.get("workerid")
     url = pg_url()
     if not worker or not url:
         return None
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
-    name = f"{base.database}_{worker}"
+    # The run id keeps two runs on one server (a developer's and CI's) out of each other's databases.
+    run = str(workerinput.get("testrunuid", ""))[:8]
+    name = f"{base.database}_{run}_{worker}" if run else f"{base.database}_{worker}"
     return base.render_as_string(hide_password=False), name
 
 

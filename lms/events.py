@@ -68,6 +68,8 @@ class LearningEvent:
     # optional: context extensions (IRI → value) and the registration (attempt) UUID of the statement
     extensions: dict[str, Any] | None = None
     registration: str | None = None
+    # optional: more of the activity definition (e.g. a cmi.interaction with its correctResponsesPattern)
+    object_definition: dict[str, Any] | None = None
 
     @property
     def verb_iri(self) -> str:

@@ -654,9 +654,9 @@ def _answered_event(user, lesson, attempt, q, definition, result):
         context={"contextActivities": {"parent": [{"id": events.activity_iri("lesson", lesson.id)}]},
                  "extensions": {events.activity_iri("quiz-attempt", "id"): attempt.id}},
         course_id=lesson.course_id, lesson_id=lesson.id, registration=registration(attempt),
+        # The full cmi.interaction definition (with correctResponsesPattern) lives only in the stored statement.
+        object_definition=definition,
     )
-    # The full cmi.interaction definition (with correctResponsesPattern) lives only in the stored statement.
-    ev.object_definition = definition
     return ev
 
 

@@ -75,6 +75,9 @@ def statement_for(event: LearningEvent) -> dict:
         st.context = Context(context)
     data = json.loads(st.to_json())
     data.pop("version", None)  # the store sets it
+    if event.object_definition:
+        # tincan's ActivityDefinition drops interaction keys it does not model; merge the plain JSON.
+        data["object"]["definition"] = {**data["object"].get("definition", {}), **event.object_definition}
     return data
 
 

@@ -45,6 +45,19 @@ def test_recorded_event_becomes_a_statement_with_an_account_actor_only(app, db, 
     assert s["authority"]["account"]["name"] == "lms"
 
 
+def test_interaction_definition_of_an_answer_is_stored_with_its_correct_responses(app, db, users):
+    definition = {"interactionType": "choice", "correctResponsesPattern": ["b"],
+                  "choices": [{"id": "a", "description": {"zh-CN": "甲"}}, {"id": "b", "description": {"zh-CN": "乙"}}]}
+    record(users.member, verb="answered", object_id="http://lms.test/xapi/activities/quiz-question/3",
+           result={"response": "b", "success": True}, object_definition=definition)
+    db.session.commit()
+    [s] = stored(db)
+    d = s["object"]["definition"]
+    assert d["interactionType"] == "choice" and d["correctResponsesPattern"] == ["b"]
+    assert [c["id"] for c in d["choices"]] == ["a", "b"]
+    assert d["name"] == {"zh-CN": "党章学习"}
+
+
 def test_statement_is_part_of_the_callers_transaction(app, db, users):
     record(users.member)
     db.session.rollback()

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -478,7 +479,7 @@ class Dashboard:
     def selected_assignment(self) -> AssignmentStat | None:
         return next((a for a in self.assignments if a.id == self.assignment_id), None)
 
-    @property
+    @cached_property
     def behind(self) -> list[PersonRow]:
         return sorted((p for p in self.people if not p.met), key=lambda p: (-p.shortfall, p.login_id))
 

@@ -120,6 +120,10 @@ class CheckinForm(FlaskForm):
                        render_kw={"inputmode": "numeric", "autocomplete": "off"})
 
 
+class ManualCheckinForm(FlaskForm):
+    login_id = StringField(_l("学号/工号"), validators=[DataRequired(message=_l("请输入学号/工号")), Length(max=64)])
+
+
 class MailForm(FlaskForm):
     email = StringField(_l("接收学习资料提醒的电子邮箱（留空则不发送邮件）"), validators=[Optional(), Length(max=200)])
 

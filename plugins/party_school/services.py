@@ -607,13 +607,15 @@ class CheckinResult:
     entry: CreditEntry | None
 
 
-def check_in(person, s: Session, *, code: str | None = None, token: str | None = None) -> CheckinResult:
-    """Check `person` in with the code shown at the session or the QR token; credit hours once.
+def check_in(person, s: Session, *, code: str | None = None, token: str | None = None,
+             by=None) -> CheckinResult:
+    """Check `person` in with the code shown at the session, the QR token, or by the organizer (`by`, a
+    manager of the session recording someone without a phone); credit hours once.
 
     Wrong codes count against a small allowance per person and session (no guessing a 6-digit code).
     """
     if not can_attend(person, s):
-        raise PartySchoolError("该活动面向其他党组织，您不能签到。")
+        raise PartySchoolError("该活动面向其他党组织，不能签到。")
     a = attendance_of(person, s)
     if a is not None and a.checked_in_at is not None:
         entry = db.session.get(CreditEntry, a.credit_entry_id) if a.credit_entry_id else None
@@ -624,21 +626,26 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
         raise PartySchoolError(f"签到尚未开始，请在 {_local(opens)} 之后签到。")
     if now > closes:
         raise PartySchoolError("签到已结束，签到码已失效。")
-    if s.signup_required and (a is None or a.signed_up_at is None):
+    if by is None and s.signup_required and (a is None or a.signed_up_at is None):
         raise PartySchoolError("本次活动需要报名，您尚未报名，请联系组织者。")
-    if a is None:
-        a = Attendance(session_id=s.id, user_id=person.id)
-        db.session.add(a)
-        db.session.flush()
-    if token is not None:
+    if by is not None:
+        if not can_manage_session(by, s):
+            raise PartySchoolError("只有活动的组织方可以代为签到。")
+        ok, method = True, "manual"
+    elif token is not None:
         ok, method = hmac.compare_digest(str(token), s.checkin_token), "qr"
     else:
         ok, method = hmac.compare_digest(re.sub(r"\s", "", str(code or "")), s.checkin_code), "code"
     if not ok:
         raise PartySchoolError("签到码不正确，请核对现场公布的签到码。")
+    if a is None:
+        a = Attendance(session_id=s.id, user_id=person.id)
+        db.session.add(a)
+        db.session.flush()
     a.checked_in_at, a.method = now, method
     evidence = {"session_id": s.id, "attendance_id": a.id, "organizer_id": s.organizer_id,
                 "organizer": s.organizer.name if s.organizer else "", "method": method,
+                "recorded_by_id": getattr(by, "id", None),
                 "url": path_for("party_school.session", session_id=s.id), "label": f"{s.subtype_label}签到记录"}
     if s.kind == "training":
         entry = credits.award(person, source_type="training", source_id=f"session:{s.id}", hours=s.hours,
@@ -651,8 +658,8 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
     events.record(events.LearningEvent(
         user=person, verb="attended", object_id=events.activity_iri("session", s.id),
         object_type="http://adlnet.gov/expapi/activities/meeting", object_name={"zh-CN": s.title}))
-    audit.log("party_school.checkin", s, actor=person, details={"method": method, "hours": str(entry.hours)
-                                                                 if entry else "0"})
+    audit.log("party_school.checkin", s, actor=by or person,
+              details={"method": method, "person": person.id, "hours": str(entry.hours) if entry else "0"})
     db.session.flush()
     return CheckinResult(a, True, entry)
 

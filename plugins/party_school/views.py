@@ -38,6 +38,7 @@ from plugins.party_school.forms import (
     CheckinForm,
     ConfirmForm,
     MailForm,
+    ManualCheckinForm,
     MaterialForm,
     SessionForm,
 )
@@ -305,7 +306,7 @@ def qr_checkin(token: str):
 
 @bp.route("/sessions/<int:session_id>/screen")
 @login_required
-def session_screen(session_id: int):
+def session_screen(session_id: int, form: ManualCheckinForm | None = None, code: int = 200):
     """What the organizer shows at the session: the code and the QR code to scan, and who checked in."""
     s = db.session.get(Session, session_id) or abort(404)
     if not services.can_manage_session(current_user, s):
@@ -318,8 +319,34 @@ def session_screen(session_id: int):
     expected = db.session.scalar(select(func.count()).select_from(services.people_query(s.org_unit_id).subquery()))
     opens, closes = services.checkin_window(s)
     return render_template("party_school/screen.html", s=s, qr=services.qr_svg(url), url=url, rows=rows,
-                           expected=expected, opens=opens, closes=closes,
-                           checked=sum(1 for a, _p in rows if a.checked_in_at))
+                           expected=expected, opens=opens, closes=closes, form=form or ManualCheckinForm(formdata=None),
+                           checked=sum(1 for a, _p in rows if a.checked_in_at)), code
+
+
+@bp.route("/sessions/<int:session_id>/manual-checkin", methods=["POST"])
+@login_required
+def manual_checkin(session_id: int):
+    """The organizer checks in someone present without a phone (recorded as such, audited)."""
+    s = db.session.get(Session, session_id) or abort(404)
+    if not services.can_manage_session(current_user, s):
+        abort(403)
+    form = ManualCheckinForm()
+    if not form.validate():
+        return session_screen(session_id, form=form, code=400)
+    person = db.session.scalar(select(services.User).where(services.User.login_id == form.login_id.data.strip()))
+    if person is None or not services.can_attend(person, s) or not person.is_active_account:
+        form.login_id.errors = list(form.login_id.errors) + [_("本活动面向的党组织中没有这个学号/工号。")]
+        return session_screen(session_id, form=form, code=400)
+    try:
+        result = services.check_in(person, s, by=current_user)
+        db.session.commit()
+    except services.PartySchoolError as exc:
+        db.session.rollback()
+        form.login_id.errors = list(form.login_id.errors) + [str(exc)]
+        return session_screen(session_id, form=form, code=400)
+    flash(_("已为 %(name)s 签到。", name=person.name) if result.new else _("%(name)s 已签到过。", name=person.name),
+          "success")
+    return redirect(url_for(".session_screen", session_id=s.id))
 
 
 # --- statements and certificates -----------------------------------------------------------------------------

@@ -134,3 +134,19 @@ def test_members_cannot_open_the_screen_or_create_sessions(client, db, users, or
     assert client.get("/party-school/admin/sessions/new").status_code == 403
     html = client.get(f"/party-school/sessions/{s.id}").get_data(as_text=True)
     assert s.checkin_code not in re.sub(r'name="csrf_token"[^>]*', "", html)
+
+
+def test_organizer_checks_in_someone_without_a_phone(client, db, users, org, login_as):
+    login_as(client, users.secretary)
+    _create(client, org.a1, kind="branch_life", title="党员大会", subtype="party_meeting")
+    s = db.session.scalar(select(Session))
+    bad = client.post(f"/party-school/sessions/{s.id}/manual-checkin", data={"login_id": users.member_b.login_id})
+    assert bad.status_code == 400 and "没有这个学号/工号" in bad.get_data(as_text=True)
+    ok = client.post(f"/party-school/sessions/{s.id}/manual-checkin", data={"login_id": users.member.login_id},
+                     follow_redirects=True)
+    assert f"已为 {users.member.name} 签到" in ok.get_data(as_text=True) and "代签" in ok.get_data(as_text=True)
+    entry = _entries(db, users.member)[0]
+    assert entry.source_type == "branch_life" and entry.evidence["recorded_by_id"] == users.secretary.id
+    login_as(client, users.member)
+    assert client.post(f"/party-school/sessions/{s.id}/manual-checkin",
+                       data={"login_id": users.member_a2.login_id}).status_code == 403

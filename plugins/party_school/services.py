@@ -438,6 +438,18 @@ def heartbeat(person, m: Material, *, seconds: float = 0, reached_end: bool = Fa
             "hours": str(entry.hours) if entry is not None else None}
 
 
+def reading_overview(m: Material, limit: int = 200) -> dict:
+    """For the pushing side: how many received, opened and finished, and who has not finished yet."""
+    row = db.session.execute(select(func.count(MaterialReceipt.id), func.count(MaterialReceipt.opened_at),
+                                    func.count(MaterialReceipt.completed_at))
+                             .where(MaterialReceipt.material_id == m.id)).one()
+    behind = db.session.execute(
+        select(User, MaterialReceipt).join(MaterialReceipt, MaterialReceipt.user_id == User.id)
+        .where(MaterialReceipt.material_id == m.id, MaterialReceipt.completed_at.is_(None))
+        .order_by(User.org_unit_id, User.name, User.id).limit(limit)).all()
+    return {"received": row[0], "opened": row[1], "completed": row[2], "behind": behind}
+
+
 def my_materials(person) -> list[MaterialReceipt]:
     return list(db.session.scalars(
         select(MaterialReceipt).join(Material, Material.id == MaterialReceipt.material_id)

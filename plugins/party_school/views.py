@@ -153,7 +153,13 @@ def material(material_id: int):
 
         receipt.opened_at = utcnow()
         db.session.commit()
-    return render_template("party_school/material.html", m=m, receipt=receipt, manager=manager,
+    overview = None
+    if manager:
+        overview = services.reading_overview(m)
+        audit.log("party_school.view_readers", m, details={"rows": len(overview["behind"])})
+        db.session.commit()
+    return render_template("party_school/material.html", m=m, receipt=receipt, manager=manager, overview=overview,
+                           paths=paths_for([p.org_unit_id for p, _r in overview["behind"]]) if overview else {},
                            has_file=services.material_file(m) is not None,
                            beat_seconds=current_app.config["PARTY_SCHOOL_HEARTBEAT_SECONDS"])
 

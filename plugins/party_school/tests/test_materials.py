@@ -57,6 +57,11 @@ def test_push_reaches_the_subtree_with_a_notification_badge(client, db, users, o
     assert '<span class="badge">' in html  # notifications and 党员e家 badges
     login_as(client, users.member_b)
     assert client.get(f"/party-school/materials/{m.id}").status_code == 404
+    login_as(client, users.org_admin)
+    readers = client.get(f"/party-school/materials/{m.id}").get_data(as_text=True).split('id="readers"')[1]
+    assert users.member.name in readers and users.member_b.name not in readers and "读完 0 人" in readers
+    login_as(client, users.secretary_b)
+    assert client.get(f"/party-school/materials/{m.id}").status_code == 404
 
 
 def test_secretary_cannot_push_outside_their_branch(client, db, users, org, login_as):

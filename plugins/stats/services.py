@@ -205,21 +205,23 @@ def share_bucket(hours: Decimal, requirement: Decimal) -> str:
     return "lt25" if share < .25 else "lt50" if share < .5 else "lt75" if share < .75 else "lt100"
 
 
-def people_of(node_id: int, by: str) -> list[PersonRow]:
-    """Figure: the active people of the subtree, with the row each is counted in (one query)."""
-    q = select(User.id, User.name, User.login_id, User.org_unit_id, User.category)
-    q, key = _grouped(q, User.id, node_id, by)
-    q = q.add_columns(key).order_by(User.org_unit_id, User.login_id)
-    return [PersonRow(id=i, name=n, login_id=lid, org_unit_id=u, category=cat, key=k)
-            for i, n, lid, u, cat, k in db.session.execute(q)]
-
-
-def hours_by_person(node_id: int, year: int) -> dict[int, Decimal]:
-    """Figure: each person's credit hours of the year, from the ledger (one grouped query)."""
-    q = select(CreditEntry.user_id, func.sum(CreditEntry.hours))
-    q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
-    q = q.where(CreditEntry.year == year).group_by(CreditEntry.user_id)
-    return {uid: q2(total) for uid, total in db.session.execute(q)}
+def people_of(node_id: int, by: str, year: int | None = None) -> list[PersonRow]:
+    """Figure: the active people of the subtree, the row each is counted in and, with `year`, their credit
+    hours of that year from the ledger — one statement (the scope's people are materialized once)."""
+    people = scope_people(node_id, by)
+    q = (select(User.id, User.name, User.login_id, User.org_unit_id, User.category, people.c.key)
+         .select_from(people).join(User, User.id == people.c.user_id))
+    if year is not None:
+        hours = (select(CreditEntry.user_id.label("user_id"), func.sum(CreditEntry.hours).label("hours"))
+                 .join(people, people.c.user_id == CreditEntry.user_id)
+                 .where(CreditEntry.year == year).group_by(CreditEntry.user_id).subquery())
+        q = q.add_columns(hours.c.hours).outerjoin(hours, hours.c.user_id == User.id)
+    else:
+        q = q.add_columns(literal(None))
+    q = q.order_by(User.org_unit_id, User.login_id)
+    return [PersonRow(id=i, name=n, login_id=lid, org_unit_id=u, category=cat, key=k,
+                      hours=q2(h) if h is not None else Decimal("0.00"))
+            for i, n, lid, u, cat, k, h in db.session.execute(q)]
 
 
 def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
@@ -498,10 +500,7 @@ class Dashboard:
 
 def person_figures(node_id: int, year: int, by: str) -> list[PersonRow]:
     """Everyone of the subtree with hours, requirement, completion and quiz figures (4 + 3 queries)."""
-    people = people_of(node_id, by)
-    hours = hours_by_person(node_id, year)
-    for p in people:
-        p.hours = hours.get(p.id, Decimal("0.00"))
+    people = people_of(node_id, by, year)
     requirements(node_id, year, people)
     return people
 

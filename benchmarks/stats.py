@@ -17,9 +17,9 @@ the whole-university dashboard, one branch's dashboard and the whole-university 
 after a warm-up; exports: 2 runs). Finally `flask lms stats-check` runs for one branch against the store.
 
 Targets (issue 7): whole-university dashboard < 1 s at 5 M statements, one branch < 100 ms, and growth with
-people and courses, not statements. Took 20 minutes (1,219 s) on the shared 2-core build machine under a load
-average of 6–12, most of it writing the 5 M statements (~10 GB of SQLite with their indexes in the temp folder);
-it always finishes by itself and removes its temporary database unless --keep.
+people and courses, not statements. A run takes about 7 minutes (418 s) on 2 cores with little other load and
+20 minutes (1,219 s) under a load average of 6–12, most of it writing the 5 M statements (~10 GB of SQLite with
+their indexes in the temp folder); it always finishes by itself and removes its temporary database unless --keep.
 
 Usage: .venv/bin/python benchmarks/stats.py [--people N] [--branches N] [--courses N] [--stage1 N]
                                            [--statements N] [--keep]

@@ -46,10 +46,25 @@ def _require_https():
     raise user_error(403, _("请通过 HTTPS 安全连接访问本系统。"))
 
 
+def _reject_nul():
+    """A NUL character is never valid text (PostgreSQL cannot even store it): refuse it with a 400 up front."""
+    values = list(request.args.values())
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += list(request.form.values())
+    if any("\x00" in v for v in values):
+        from flask_babel import gettext as _
+
+        from lms.errors import user_error
+
+        raise user_error(400, _("提交的内容包含无效字符，请检查后重新输入。"))
+    return None
+
+
 def init_app(app: Flask) -> None:
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies > 0:
         # Behind nginx: client IP (throttling, audit) and scheme (HTTPS, secure cookies) from the proxy headers.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.before_request(_require_https)
+    app.before_request(_reject_nul)
     app.after_request(_headers)

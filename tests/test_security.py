@@ -142,3 +142,13 @@ def test_unexpected_errors_show_a_reference_and_no_internals(app_factory, caplog
         _check_headers(resp)
         resp = c.get("/_test/boom", headers={"Accept": "application/json"})
         assert resp.status_code == 500 and resp.get_json()["ref"]
+
+
+def test_nul_characters_in_form_or_query_are_refused_with_a_clear_400(client, users, login_as, db, org):
+    login_as(client, users.root_admin)
+    resp = client.post(f"/org/{org.a1.id}/rename", data={"name": "\x00"})
+    assert resp.status_code == 400
+    assert "无效字符" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert org.a1.name == "计算机学院教工党支部"
+    assert client.get("/people?q=%00").status_code == 400

@@ -403,8 +403,10 @@ def test_tampered_form_values_never_give_a_server_error(client, org, users, logi
             body = resp.get_data(as_text=True)
             assert "Not a valid" not in body and "Invalid Choice" not in body, (url, value)
     for value in GARBAGE:
+        # A NUL character is refused up front (lms.security); any other garbage is just no match.
+        expected = 400 if "\x00" in value else 200
         assert client.get("/people", query_string={"q": value, "unit": value, "category": value,
-                                                   "state": value, "page": value}).status_code == 200
+                                                   "state": value, "page": value}).status_code == expected
     assert client.post(f"/people/{m}/roles/{ra}/revoke").status_code == 404  # not this person's role
     db.session.refresh(users.member)
     assert users.member.org_unit_id == org.a1.id and users.member.name == "李党员"

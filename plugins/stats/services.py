@@ -301,30 +301,42 @@ def quiz_scores(node_id: int, year: int, by: str) -> dict[tuple, tuple[int, floa
 
 
 def _month(col):
-    """The Beijing calendar month (1–12) of a naive-UTC column."""
+    """A grouping key for the Beijing calendar month of a naive-UTC column, and its decoder to 1–12.
+
+    On SQLite the key is the UTC hour as stored ("YYYY-MM-DD HH", a cheap substring rather than a
+    date function per row); Python shifts it to Beijing time. Elsewhere the database computes the month.
+    """
     if db.engine.dialect.name == "sqlite":
-        return cast(func.strftime("%m", col, "+8 hours"), Integer)
-    return cast(func.extract("month", col + text("INTERVAL '8 hours'")), Integer)
+        def decode(key):
+            if not key:
+                return None
+            return (datetime.strptime(key, "%Y-%m-%d %H") + timedelta(hours=8)).month
+        return func.substr(col, 1, 13), decode
+    return cast(func.extract("month", col + text("INTERVAL '8 hours'")), Integer), \
+        (lambda key: int(key) if key is not None else None)
 
 
 def monthly(node_id: int, year: int) -> dict[str, list]:
     """Figure: credit hours earned and courses completed per month of the year (two grouped queries)."""
     start, end = year_bounds(year)
-    month = _month(CreditEntry.earned_at)
+    month, decode = _month(CreditEntry.earned_at)
     q = select(month, func.sum(CreditEntry.hours))
     q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
-    hours = [Decimal("0.00")] * 12
-    for m, h in db.session.execute(q.where(CreditEntry.year == year).group_by(month)):
-        if m and 1 <= int(m) <= 12:
-            hours[int(m) - 1] = q2(h)
-    month = _month(Enrollment.completed_at)
+    hours = [Decimal("0")] * 12
+    for key, h in db.session.execute(q.where(CreditEntry.year == year).group_by(month)):
+        m = decode(key)
+        if m and 1 <= m <= 12:
+            hours[m - 1] += Decimal(str(h or 0))
+    hours = [q2(h) for h in hours]
+    month, decode = _month(Enrollment.completed_at)
     q = select(month, func.count(Enrollment.id))
     q, _ = _grouped(q, Enrollment.user_id, node_id, "person")
     done = [0] * 12
-    for m, n in db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)
-                                   .group_by(month)):
-        if m and 1 <= int(m) <= 12:
-            done[int(m) - 1] = int(n)
+    for key, n in db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)
+                                     .group_by(month)):
+        m = decode(key)
+        if m and 1 <= m <= 12:
+            done[m - 1] += int(n)
     return {"hours": hours, "completions": done}
 
 

@@ -49,7 +49,11 @@ def _require_https():
 def _reject_nul():
     """A NUL character is never valid text (PostgreSQL cannot even store it): refuse it with a 400 up front."""
     values = list(request.args.values())
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.mimetype == "application/x-www-form-urlencoded":
+        # Cache the raw body first so a view that reads it itself (the xAPI alternate syntax) still can.
+        request.get_data(cache=True, parse_form_data=False)
+        values += list(request.form.values())
+    elif request.mimetype == "multipart/form-data":
         values += list(request.form.values())
     if any("\x00" in v for v in values):
         from flask_babel import gettext as _

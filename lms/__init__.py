@@ -94,6 +94,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _configure_logging(app: Flask) -> None:
+    # Alembic announces its internal plugins at INFO on every start-up; that is noise for operators.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO if app.config["ENV"] != "testing" else logging.WARNING,

@@ -67,7 +67,7 @@ def test_discussion_journey_with_moderation_and_no_xss(page, live_server, users,
     page.goto("/discussion/moderation")
     item = page.locator(".dqueue-item", has_text="赌.博")
     assert item.locator("code").inner_text() == "赌博"
-    item.locator("button", has_text="通过").click()
+    item.locator("button", has_text="审核通过").click()
     page.wait_for_load_state()
     assert "已通过" in page.inner_text("main")
     assert page.locator(".dqueue-item").count() == 0

@@ -179,7 +179,11 @@ def browser_statements():
 def _lang_pick(m: dict | None) -> str | None:
     if not m:
         return None
-    for lang in ("zh-CN", "zh", "en-US", "en"):
+    from flask_babel import get_locale
+
+    # The reader's language first (English pages show the en-US display), then Chinese, then anything.
+    order = ("en-US", "en", "zh-CN", "zh") if str(get_locale()).startswith("en") else ("zh-CN", "zh", "en-US", "en")
+    for lang in order:
         if lang in m:
             return m[lang]
     return next(iter(m.values()))

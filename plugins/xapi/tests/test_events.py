@@ -231,6 +231,15 @@ def test_member_sees_own_timeline(app, db, client, users, login_as):
     assert "党章学习" in html and "完成" in html and "1小时2分" in html
 
 
+def test_timeline_shows_verbs_in_the_readers_language(app, db, client, users, login_as):
+    record(users.member)
+    db.session.commit()
+    login_as(client, users.member)
+    client.set_cookie("lang", "en")
+    html = client.get("/records/me").get_data(as_text=True)
+    assert "completed" in html and "完成" not in html
+
+
 def test_org_admin_sees_a_members_record_with_statements_and_it_is_audited(app, db, client, users, login_as):
     from lms.audit.models import AuditLog
 

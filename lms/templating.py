@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from lms.plugins import gather
@@ -48,7 +49,8 @@ def _context():
     return {
         "nav_items": nav,
         "admin_items": admin,
-        "site_name": current_app.config["SITE_NAME"],
+        # The default name has an English translation; a configured name is shown as configured.
+        "site_name": _(current_app.config["SITE_NAME"]),
         "current_locale": str(get_locale()),
     }
 

@@ -35,7 +35,7 @@ class EditForm(FlaskForm):
 
 
 class ReportForm(FlaskForm):
-    reason = SelectField(_l("举报原因"), choices=[SelectChoice("", _l("请选择"))] + [SelectChoice(k, v) for k, v in REPORT_REASONS.items()],
+    reason = SelectField(_l("举报原因"), choices=[SelectChoice("", _l("请选择"))] + [SelectChoice(k, _l(v)) for k, v in REPORT_REASONS.items()],
                          validators=[DataRequired(_l("请选择举报原因。"))])
     detail = TextAreaField(_l("补充说明"), validators=[Optional(), Length(max=500, message=_l("说明不能超过 500 字。"))])
 

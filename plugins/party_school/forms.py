@@ -56,7 +56,7 @@ class AssignmentForm(FlaskForm):
     org_unit_id = SelectField(_l("面向的党组织（含下级组织）"), coerce=int_or_zero, validate_choice=False,
                               validators=[InputRequired(message=_l("请选择党组织"))])
     categories = MultiCheckboxField(_l("人员类别（不选则为全部人员）"), validate_choice=False,
-                                    choices=[SelectChoice(k, v) for k, v in MEMBER_CATEGORIES.items()])
+                                    choices=[SelectChoice(k, _l(v)) for k, v in MEMBER_CATEGORIES.items()])
     courses = SelectMultipleField(_l("必修课程"), coerce=int_or_zero, validate_choice=False,
                                   validators=[DataRequired(message=_l("请至少选择一门必修课程"))])
     starts_on = DateField(_l("开始日期"), validators=[InputRequired(message=_l("请填写开始日期"))])
@@ -94,7 +94,7 @@ class SessionForm(FlaskForm):
     ends_at = DateTimeLocalField(_l("结束时间"), format="%Y-%m-%dT%H:%M",
                                  validators=[InputRequired(message=_l("请填写结束时间"))])
     location = StringField(_l("地点"), validators=[Optional(), Length(max=200)])
-    duration_kind = SelectField(_l("学时计算"), choices=[SelectChoice(k, v) for k, v in DURATION_KINDS.items()], default="hours")
+    duration_kind = SelectField(_l("学时计算"), choices=[SelectChoice(k, _l(v)) for k, v in DURATION_KINDS.items()], default="hours")
     hours = DecimalField(_l("学时（按小时计时填写）"), places=2, default=2,
                          validators=[Optional(), NumberRange(min=0, max=24, message=_l("须在 0 到 24 之间"))])
     capacity = IntegerField(_l("名额（可选）"), validators=[Optional(), NumberRange(min=1, max=100000,
@@ -104,7 +104,7 @@ class SessionForm(FlaskForm):
 
     def setup(self, kind: str) -> None:
         types = BRANCH_LIFE_TYPES if kind == "branch_life" else TRAINING_TYPES
-        self.subtype.choices = [SelectChoice(k, v) for k, v in types.items()]
+        self.subtype.choices = [SelectChoice(k, _l(v)) for k, v in types.items()]
 
     def validate_subtype(self, field):
         if field.data not in {c.value for c in field.choices}:

@@ -12,6 +12,7 @@ from flask import current_app
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 
+from lms import reading
 from lms.courses import services as course_services
 from lms.extensions import db
 from lms.timeutil import utcnow
@@ -197,14 +198,8 @@ def heartbeat(user, lesson, *, seconds: float = 0, reached_end: bool = False) ->
     if state is None:  # two tabs racing here: one insert fails, the view answers 409, the page retries
         state = ArticleReading(user_id=user.id, lesson_id=lesson.id, started_at=now)
         db.session.add(state)
-    credited = 0
-    if state.last_beat_at is not None:
-        elapsed = max(0.0, (now - state.last_beat_at).total_seconds())
-        cap = float(current_app.config["ARTICLE_HEARTBEAT_MAX_SECONDS"])
-        credited = int(min(max(0.0, float(seconds or 0)), elapsed, cap))
-    state.last_beat_at = now
-    if reached_end and state.reached_end_at is None:
-        state.reached_end_at = now
+    credited = reading.credit(state, claimed=seconds, reached_end=reached_end, now=now,
+                              cap=current_app.config["ARTICLE_HEARTBEAT_MAX_SECONDS"])
     content = content_for(lesson)
     needed = required_seconds(content)
     progress = course_services.get_progress(user, lesson)

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from lms import audit
+from lms import audit, reading
 from lms.authz import MANAGE, VIEW, can, require
 from lms.courses import services as course_services
 from lms.courses.models import Lesson
@@ -85,17 +85,12 @@ def heartbeat(lesson_id: int):
     if (course_services.get_enrollment(current_user, course) is None and not course.open_enrolment
             and not can(current_user, MANAGE, course)):
         return _json_error(403, _("本课程不开放自主选课。"))
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _json_error(400, _("请求格式不正确。"))
     try:
-        seconds = float(data.get("seconds", 0) or 0)
-    except (TypeError, ValueError):
-        return _json_error(400, _("阅读时长格式不正确。"))
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return _json_error(400, _("阅读时长格式不正确。"))
+        seconds, reached_end = reading.parse_report(request.get_json(silent=True))
+    except reading.ReportError as exc:
+        return _json_error(400, str(exc))
     try:
-        result = services.heartbeat(current_user, lesson, seconds=seconds, reached_end=bool(data.get("end")))
+        result = services.heartbeat(current_user, lesson, seconds=seconds, reached_end=reached_end)
         db.session.commit()
     except IntegrityError:  # a simultaneous report from another tab created the same rows first
         db.session.rollback()

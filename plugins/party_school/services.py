@@ -20,7 +20,7 @@ from flask import current_app, has_request_context, render_template, url_for
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from lms import audit, events
+from lms import audit, events, reading
 from lms.accounts.models import MEMBER_CATEGORIES, User
 from lms.authz import MANAGE_MEMBERS, can, scope_unit_ids
 from lms.courses import services as course_services
@@ -409,17 +409,11 @@ def heartbeat(person, m: Material, *, seconds: float = 0, reached_end: bool = Fa
     if r is None:
         raise PartySchoolError("这份资料没有推送给您。")
     now = utcnow()
-    credited = 0
-    if r.last_beat_at is not None:
-        elapsed = max(0.0, (now - r.last_beat_at).total_seconds())
-        cap = float(current_app.config["PARTY_SCHOOL_HEARTBEAT_MAX_SECONDS"])
-        credited = int(min(max(0.0, float(seconds or 0)), elapsed, cap))
-    r.last_beat_at = now
+    credited = reading.credit(r, claimed=seconds, reached_end=reached_end, now=now,
+                              cap=current_app.config["PARTY_SCHOOL_HEARTBEAT_MAX_SECONDS"])
     r.opened_at = r.opened_at or now
     if r.completed_at is None:
         r.effective_seconds = (r.effective_seconds or 0) + credited
-    if reached_end and r.reached_end_at is None:
-        r.reached_end_at = now
     entry = None
     if r.completed_at is None and r.reached_end_at is not None and r.effective_seconds >= m.required_seconds:
         r.completed_at = now

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
-from lms import audit
+from lms import audit, reading
 from lms.accounts.models import MEMBER_CATEGORIES
 from lms.authz import MANAGE_MEMBERS, VIEW, can
 from lms.courses.models import Course
@@ -170,17 +170,12 @@ def heartbeat(material_id: int):
     m = db.session.get(Material, material_id)
     if m is None or services.receipt_for(current_user, m) is None:
         return _json_error(404, _("资料不存在或没有推送给您。"))
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _json_error(400, _("请求格式不正确。"))
     try:
-        seconds = float(data.get("seconds", 0) or 0)
-    except (TypeError, ValueError):
-        return _json_error(400, _("阅读时长格式不正确。"))
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return _json_error(400, _("阅读时长格式不正确。"))
+        seconds, reached_end = reading.parse_report(request.get_json(silent=True))
+    except reading.ReportError as exc:
+        return _json_error(400, str(exc))
     try:
-        result = services.heartbeat(current_user, m, seconds=seconds, reached_end=bool(data.get("end")))
+        result = services.heartbeat(current_user, m, seconds=seconds, reached_end=reached_end)
         db.session.commit()
     except IntegrityError:  # a report from another tab credited the same reading first
         db.session.rollback()

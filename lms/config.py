@@ -60,6 +60,7 @@ class DefaultConfig:
 
     # Audit
     AUDIT_RETENTION_DAYS = 180
+    AUDIT_PURGE_IN_WORKER = True  # False when only a separate database role may purge (flask lms audit-grants)
 
     # Security headers
     SECURITY_HEADERS = True

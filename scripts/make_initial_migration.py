@@ -41,8 +41,21 @@ def downgrade():
 '''
 
 
+def later_revisions(versions: Path, owner: str) -> list[str]:
+    """Revision files of `owner` after its initial one: regenerating the initial one would duplicate them."""
+    return sorted(p.name for p in versions.glob(f"{owner}_*.py") if not p.name.startswith(f"{owner}_0001"))
+
+
 def main(owner: str) -> Path:
     from lms import create_app
+
+    if owner == "core":
+        later = later_revisions(ROOT / "migrations" / "versions", "core")
+        if later:
+            raise SystemExit(
+                "the core branch has revisions after core_0001 (" + ", ".join(later) + "): regenerating core_0001 "
+                "from the models would create their tables twice. Add a revision instead:\n"
+                "  flask --app wsgi db revision --autogenerate --head core@head -m '<what changes>'")
     from lms.extensions import db
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +92,11 @@ def main(owner: str) -> Path:
         else:
             plugin_dir = installed[owner]().migrations_dir / "versions"
             plugin_dir.mkdir(parents=True, exist_ok=True)
+            later = later_revisions(plugin_dir, owner)
+            if later:
+                raise SystemExit(
+                    f"the {owner} branch has revisions after {owner}_0001 (" + ", ".join(later) + "): add a "
+                    f"revision instead: flask --app wsgi db revision --autogenerate --head {owner}@head -m '…'")
             target = plugin_dir / f"{owner}_0001_initial.py"
             depends = '("core_0001",)'
             title = f"Schema of the {owner} plugin."

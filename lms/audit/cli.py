@@ -39,3 +39,29 @@ def audit_purge_command(days: int | None):
     count = services.purge_older_than(days)
     db.session.commit()
     click.echo(f"audit purge: {count} row(s) older than {days} days deleted")
+
+
+@lms_group.command("audit-grants")
+@click.argument("app_role")
+@click.option("--purge-role", default=None, help="A separate role that alone may run audit-purge.")
+@click.option("--apply", "apply_", is_flag=True, help="Run the statements (as the owner of the tables).")
+@with_appcontext
+def audit_grants_command(app_role: str, purge_role: str | None, apply_: bool):
+    """PostgreSQL: print (or --apply) the GRANTs for an application role that cannot rewrite the audit log."""
+    if db.engine.dialect.name != "postgresql":
+        raise click.UsageError("audit-grants is for PostgreSQL; on SQLite the triggers alone guard audit_log")
+    try:
+        statements = services.grant_statements(app_role, purge_role)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not apply_:
+        click.echo("-- run as the owner of the tables (the role that runs `flask db upgrade`), after every upgrade")
+        for sql in statements:
+            click.echo(sql + ";")
+        return
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        for sql in statements:
+            conn.execute(text(sql))
+    click.echo(f"granted: {app_role}" + (f", purge role {purge_role}" if purge_role else ""))

@@ -28,3 +28,20 @@ class AuditLog(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+
+class AuditPurgePermit(db.Model):
+    """The one way rows leave `audit_log`: a permit naming a prefix of the chain older than the cutoff.
+
+    Database triggers (migration core_0002) refuse every UPDATE of `audit_log` and every DELETE not
+    covered by a permit row, and refuse a permit whose cutoff is less than 180 days old by the
+    database's own clock. `lms.audit.services.purge_older_than` inserts a permit, deletes the rows
+    and removes the permit in one transaction; the `audit.purge` row it writes is the record.
+    """
+
+    __tablename__ = "audit_purge_permit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    below_id: Mapped[int]  # rows with a smaller id …
+    cutoff: Mapped[datetime]  # … and an older time may be deleted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

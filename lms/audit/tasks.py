@@ -16,6 +16,9 @@ def purge_audit_log():
     from lms.audit.services import purge_older_than
     from lms.extensions import db
 
+    if not current_app.config.get("AUDIT_PURGE_IN_WORKER", True):
+        log.info("audit retention: left to `flask lms audit-purge` run as the purge role (AUDIT_PURGE_IN_WORKER off)")
+        return
     days = int(current_app.config["AUDIT_RETENTION_DAYS"])
     count = purge_older_than(days)
     db.session.commit()

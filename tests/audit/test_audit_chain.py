@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import text
 
 from lms import audit
 from lms.audit.models import AuditLog
@@ -28,9 +27,8 @@ def test_intact_chain_verifies(chain, runner):
     assert "10 row(s) verified" in result.output
 
 
-def test_edited_row_is_named(chain, db, runner):
-    db.session.execute(text("UPDATE audit_log SET outcome = 'failure' WHERE id = :id"), {"id": chain[4]})
-    db.session.commit()
+def test_edited_row_is_named(chain, db, runner, tamper):
+    tamper("UPDATE audit_log SET outcome = 'failure' WHERE id = :id", id=chain[4])
     problems = verify_chain()
     assert len(problems) == 1 and problems[0].startswith(f"row {chain[4]}:") and "edited" in problems[0]
     result = runner.invoke(args=["lms", "audit-check"])
@@ -38,35 +36,31 @@ def test_edited_row_is_named(chain, db, runner):
     assert f"row {chain[4]}:" in result.output
 
 
-def test_edited_details_are_found(chain, db):
-    db.session.execute(text("UPDATE audit_log SET details = '{\"n\": 99}' WHERE id = :id"), {"id": chain[7]})
-    db.session.commit()
+def test_edited_details_are_found(chain, db, tamper):
+    tamper("UPDATE audit_log SET details = '{\"n\": 99}' WHERE id = :id", id=chain[7])
     assert [p.split(":")[0] for p in verify_chain()] == [f"row {chain[7]}"]
 
 
-def test_deleted_row_is_found_at_its_successor(chain, db, runner):
-    db.session.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": chain[5]})
-    db.session.commit()
+def test_deleted_row_is_found_at_its_successor(chain, db, runner, tamper):
+    tamper("DELETE FROM audit_log WHERE id = :id", id=chain[5])
     problems = verify_chain()
     assert len(problems) == 1
     assert problems[0].startswith(f"row {chain[6]}:") and f"after row {chain[4]}" in problems[0]
     assert runner.invoke(args=["lms", "audit-check"]).exit_code == 1
 
 
-def test_reordered_rows_are_found(chain, db):
+def test_reordered_rows_are_found(chain, db, tamper):
     # Swap the contents of rows 3 and 4 (ids stay in place), as a reordering attacker would.
     a, b = chain[2], chain[3]
-    db.session.execute(text("UPDATE audit_log SET id = -1 WHERE id = :a"), {"a": a})
-    db.session.execute(text("UPDATE audit_log SET id = :a WHERE id = :b"), {"a": a, "b": b})
-    db.session.execute(text("UPDATE audit_log SET id = :b WHERE id = -1"), {"b": b})
-    db.session.commit()
+    tamper("UPDATE audit_log SET id = -1 WHERE id = :a", a=a)
+    tamper("UPDATE audit_log SET id = :a WHERE id = :b", a=a, b=b)
+    tamper("UPDATE audit_log SET id = :b WHERE id = -1", b=b)
     problems = verify_chain()
     assert problems and problems[0].startswith(f"row {a}:")
 
 
-def test_deleting_the_oldest_rows_without_a_purge_is_found(chain, db):
-    db.session.execute(text("DELETE FROM audit_log WHERE id <= :id"), {"id": chain[2]})
-    db.session.commit()
+def test_deleting_the_oldest_rows_without_a_purge_is_found(chain, db, tamper):
+    tamper("DELETE FROM audit_log WHERE id <= :id", id=chain[2])
     problems = verify_chain()
     assert problems and problems[0].startswith(f"row {chain[3]}:")
 

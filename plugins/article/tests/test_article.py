@@ -45,7 +45,7 @@ def test_teacher_edits_an_article_and_members_read_it_sanitised(client, db, user
     login_as(client, users.member)
     body = client.get(f"/courses/{article.course_id}/lessons/{article.id}").get_data(as_text=True)
     assert "党员必须履行义务" in body and "fetch('/x')" not in body
-    assert "data-article-end" in body and "/static/plugins/article/article.js" in body
+    assert "data-reading-end" in body and "/static/js/reading.js" in body
     assert "读到文末并阅读满 2 分钟后计为完成" in body
 
 

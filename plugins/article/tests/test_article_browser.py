@@ -43,8 +43,8 @@ def test_reading_an_article_on_a_phone_completes_the_lesson(page, live_server, d
     page.goto(f"/courses/{article.course_id}/lessons/{article.id}")
 
     assert "中国共产党是中国工人阶级的先锋队" in page.inner_text(".article-body")
-    page.locator("[data-article-end]").scroll_into_view_if_needed()
-    expect(page.locator("[data-article-status]")).to_contain_text("已完成", timeout=20_000)
+    page.locator("[data-reading-end]").scroll_into_view_if_needed()
+    expect(page.locator("[data-reading-status]")).to_contain_text("已完成", timeout=20_000)
     assert pdf_status and pdf_status[0] == 200
     assert page.locator("html").evaluate("el => el.scrollWidth") <= 390
     db.session.expire_all()

@@ -50,9 +50,32 @@ def test_admin_assigns_and_member_completes_the_required_course(page, live_serve
     expect(page.locator("#elective")).not_to_contain_text("党章党规专题")
     required.get_by_role("link", name="去学习").click()
     page.goto(f"/courses/{courses.a.id}/lessons/{lesson.id}")
-    page.locator("[data-article-end]").scroll_into_view_if_needed()
-    expect(page.locator("[data-article-status]")).to_contain_text("已完成", timeout=20_000)
+    page.locator("[data-reading-end]").scroll_into_view_if_needed()
+    expect(page.locator("[data-reading-status]")).to_contain_text("已完成", timeout=20_000)
 
     page.goto("/party-school/")
     expect(page.locator("#required")).to_contain_text("已完成")
     expect(page.locator("#required")).to_contain_text("结业证书")
+
+
+def test_member_reads_a_pushed_material_to_the_end(page, live_server, db, users, org):
+    """The shared reading tracker (lms/static/js/reading.js) on a pushed material: time while visible, the end
+    marker, then the page says the reading counted."""
+    from plugins.party_school import services
+
+    live_server.app.config["TOTP_REQUIRED_ROLES"] = []
+    live_server.app.config["PARTY_SCHOOL_HEARTBEAT_SECONDS"] = 3
+    with live_server.app.test_request_context():
+        m = services.create_material(users.org_admin, title="学习资料：党章总纲", unit=org.a,
+                                     body="中国共产党是中国工人阶级的先锋队。\n\n" * 60)
+        m.required_seconds = 3
+        db.session.commit()
+        material_id = m.id
+
+    login(page, users.member)
+    page.goto(f"/party-school/materials/{material_id}")
+    expect(page.locator("[data-reading-status]")).to_have_text("")
+    page.locator("[data-reading-end]").scroll_into_view_if_needed()
+    expect(page.locator("[data-reading-status]")).to_contain_text("已读完，学时已记入“我的学时”", timeout=20_000)
+    page.goto("/party-school/materials")
+    expect(page.locator("main")).to_contain_text("已读完")

@@ -450,7 +450,12 @@ def feedback(q: QuizQuestion, a: QuizAnswer | None, entry: dict) -> dict:
 
 
 def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -> int:
-    """Store responses of an open attempt (upsert per question; commits). Raises QuizError when refused."""
+    """Store responses of an open attempt (upsert per question; commits). Raises QuizError when refused.
+
+    This is the autosave of every member every few seconds, so it is one short write transaction: on
+    SQLite a single prepared upsert (run once per answered question) whose rows go in only while the
+    attempt is open, then the commit. Nothing else is read or written while the database write lock is held.
+    """
     now = now or utcnow()
     if attempt.status != "open":
         raise QuizError(_("本次作答已交卷，不能再修改答案"))
@@ -459,51 +464,82 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -
         raise QuizError(_("考试时间已到，这次的修改没有保存；系统已按已保存的答案自动交卷"))
     if not isinstance(raw, dict):
         raise QuizError(_("答案格式不正确"))
-    allowed = {str(e["q"]): e for e in attempt.layout}
+    allowed = {str(e["q"]) for e in attempt.layout}
     wanted = {k: v for k, v in raw.items() if str(k) in allowed}
     if len(wanted) != len(raw):
         raise QuizError(_("答案中包含不属于本试卷的题目"))
     if not wanted:
         return 0
-    questions = {q.id: q for q in db.session.scalars(
-        select(QuizQuestion).where(QuizQuestion.id.in_([int(k) for k in wanted])))}
+    # Only what cleaning a response needs (type, options, blanks), not whole question objects.
+    shapes = {r.id: r for r in db.session.execute(
+        select(QuizQuestion.id, QuizQuestion.type, QuizQuestion.options, QuizQuestion.answer)
+        .where(QuizQuestion.id.in_([int(k) for k in wanted])))}
     rows = []
     for k, v in wanted.items():
-        q = questions[int(k)]
+        q = shapes[int(k)]
         try:
             response = TYPES[q.type].clean_response(q, v)
         except (ValueError, TypeError) as exc:
             raise QuizError(_("第 %(n)s 题的答案格式不正确", n=_position(attempt, q.id))) from exc
         rows.append({"attempt_id": attempt.id, "question_id": q.id, "response": response, "saved_at": now})
-    table = QuizAnswer.__table__
-    dialect = db.engine.dialect.name
+    attempt_id = attempt.id
+    dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).values(rows)
-    # Practice answers already checked (graded_at set) stay as they were.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.attempt_id, table.c.question_id],
-        set_={"response": stmt.excluded.response, "saved_at": stmt.excluded.saved_at},
-        where=table.c.graded_at.is_(None),
-    )
-    # The write and the state check share one transaction that holds the attempt's lock (the row lock on
-    # PostgreSQL, the database write lock on SQLite once the upsert ran), so a concurrent submit either
-    # committed first (we see it and roll back) or waits and then grades these answers too.
-    status_q = select(QuizAttempt.status).where(QuizAttempt.id == attempt.id)
-    if dialect == "postgresql":
-        still_open = db.session.scalar(status_q.with_for_update()) == "open"
+        # The attempt's row lock: a concurrent submit either committed first (we see it closed) or waits
+        # for this commit and then grades these answers too.
+        still_open = db.session.scalar(select(QuizAttempt.status).where(QuizAttempt.id == attempt_id)
+                                       .with_for_update()) == "open"
         if still_open:
-            db.session.execute(stmt)
+            db.session.execute(_answer_upsert(dialect), rows)
     else:
-        db.session.execute(stmt)
-        still_open = db.session.scalar(status_q) == "open"
+        # SQLite has one writer at a time: the check "attempt still open" is inside the upsert itself, so a
+        # concurrent submit either committed before (no row goes in) or waits for this commit.
+        written = db.session.execute(_answer_upsert(dialect), rows).rowcount
+        # Fewer rows than sent: the attempt was closed meanwhile, or practice answers already checked
+        # (those stay as they were). The write lock is still ours, so the status read is current.
+        still_open = written == len(rows) or db.session.scalar(
+            select(QuizAttempt.status).where(QuizAttempt.id == attempt_id)) == "open"
     if not still_open:
         db.session.rollback()
         raise QuizError(_("本次作答已交卷，不能再修改答案"))
     db.session.commit()
     return len(rows)
+
+
+_UPSERTS: dict[str, object] = {}
+
+
+def _answer_upsert(dialect: str):
+    """The autosave statement, built once per dialect and run with one parameter set per answer."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    from sqlalchemy import bindparam, exists, literal
+
+    table = QuizAnswer.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
+        ins = dialect_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
+        attempt_id = bindparam("attempt_id", type_=table.c.attempt_id.type)
+        values = select(attempt_id, bindparam("question_id", type_=table.c.question_id.type),
+                        bindparam("response", type_=table.c.response.type),
+                        bindparam("saved_at", type_=table.c.saved_at.type), literal(False), literal(""))
+        open_attempt_ = exists().where(QuizAttempt.id == attempt_id, QuizAttempt.status == "open")
+        ins = dialect_insert(table).from_select(
+            ["attempt_id", "question_id", "response", "saved_at", "needs_grading", "comment"],
+            values.where(open_attempt_))
+    # Practice answers already checked (graded_at set) stay as they were.
+    stmt = ins.on_conflict_do_update(
+        index_elements=[table.c.attempt_id, table.c.question_id],
+        set_={"response": ins.excluded.response, "saved_at": ins.excluded.saved_at},
+        where=table.c.graded_at.is_(None),
+    )
+    _UPSERTS[dialect] = stmt
+    return stmt
 
 
 def _position(attempt: QuizAttempt, qid: int) -> int:

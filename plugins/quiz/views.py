@@ -633,13 +633,14 @@ def attempt_save(attempt_id: int):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("answers"), dict):
         return _json_error(_("请求格式不正确"))
+    deadline = attempt.deadline  # read before the commit expires the object (no reload after the write)
     try:
         n = services.save_answers(attempt, body["answers"])
     except QuizError as exc:
         closed = attempt.status != "open"
         return _json_error(str(exc), 409 if closed else 400, submitted=closed,
-                           result_url=url_for("quiz.attempt_result", attempt_id=attempt.id) if closed else None)
-    return jsonify({"saved": n, "server_now": _ms(utcnow()), "deadline": _ms(attempt.deadline)})
+                           result_url=url_for("quiz.attempt_result", attempt_id=attempt_id) if closed else None)
+    return jsonify({"saved": n, "server_now": _ms(utcnow()), "deadline": _ms(deadline)})
 
 
 @bp.route("/attempt/<int:attempt_id>/check", methods=["POST"])

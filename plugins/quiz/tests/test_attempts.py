@@ -299,6 +299,31 @@ def test_concurrent_submits_grade_once(app, fixed_paper, users, db):
     assert db.session.scalar(select(func.count(QuizAnswer.id)).where(QuizAnswer.attempt_id == aid)) == 5
 
 
+def test_autosave_racing_a_submit_stores_nothing_in_the_closed_attempt(app, fixed_paper, users, db):
+    """The attempt was loaded open, then another request submitted it: the late autosave is refused whole."""
+    lesson, paper, qs = fixed_paper
+    attempt = services.start_attempt(paper, users.member)
+    aid = attempt.id
+    services.save_answers(attempt, {str(qs["single"].id): 0})
+    stale = db.session.get(QuizAttempt, aid)
+    assert stale.status == "open"
+
+    def submit_elsewhere():
+        with app.app_context():
+            assert services.submit_attempt(db.session.get(QuizAttempt, aid))
+            db.session.remove()
+
+    t = threading.Thread(target=submit_elsewhere)
+    t.start()
+    t.join(30)
+    with pytest.raises(services.QuizError, match="已交卷"):
+        services.save_answers(stale, {str(qs["single"].id): 1, str(qs["fill"].id): ["共产主义"]})
+    rows = {a.question_id: a.response
+            for a in db.session.scalars(select(QuizAnswer).where(QuizAnswer.attempt_id == aid))}
+    assert rows[qs["single"].id] == 0  # graded as it was when the attempt closed
+    assert qs["fill"].id not in rows or rows[qs["fill"].id] in (None, [""])
+
+
 def test_attempt_limit(member_client, fixed_paper, db):
     lesson, paper, qs = fixed_paper
     paper.max_attempts = 1

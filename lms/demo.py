@@ -179,7 +179,9 @@ class DemoData:
     `users` holds every demo person: the named accounts by their key ("sysadmin", "member",
     "secretary:cs_undergrad" …) and the generated members by login id; `members` lists the people who
     learn (generated members, secretaries and the two member accounts). `lesson()` creates a lesson in
-    a course chapter once and returns it with `created=True` only the first time.
+    a course chapter once and returns it with `created=True` only the first time. `after_commit(fn)`
+    runs `fn()` once the demo is committed (e.g. to hand a queue task rows it must be able to read);
+    `note(text)` adds a line that `flask lms demo` prints (e.g. why a part was skipped).
     """
 
     units: dict[str, OrgUnit] = field(default_factory=dict)
@@ -190,9 +192,17 @@ class DemoData:
     members: list[User] = field(default_factory=list)
     password: str = DEMO_PASSWORD
     created: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    on_commit: list = field(default_factory=list)
 
     def count(self, what: str, n: int = 1) -> None:
         self.created[what] = self.created.get(what, 0) + n
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def after_commit(self, fn) -> None:
+        self.on_commit.append(fn)
 
     def lesson(self, course_key: str, chapter_no: int, title: str, type: str, **fields) -> tuple[Lesson, bool]:
         """The lesson `title` of a course (found by title), created in chapter `chapter_no` (1-based)."""
@@ -397,6 +407,12 @@ def seed_demo() -> DemoData:
         db.session.rollback()
         raise
     log.info("demo data: %s", demo.created or "already complete")
+    for fn in demo.on_commit:
+        try:
+            fn()
+        except Exception as exc:  # the data is committed; a queue that cannot be reached is only reported
+            log.exception("demo: a follow-up step failed")
+            demo.note(f"后续步骤失败 / a follow-up step failed: {exc}")
     return demo
 
 
@@ -463,3 +479,5 @@ def demo_command(logins: bool, if_empty: bool):
         click.echo(f"演示数据已加载 / demo data loaded: {summary}")
     else:
         click.echo("演示数据已是完整的，未作改动 / demo data already complete: nothing changed")
+    for text in demo.notes:
+        click.echo(f"  {text}")

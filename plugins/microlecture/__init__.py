@@ -57,6 +57,12 @@ class MicrolecturePlugin(Plugin):
         return group
 
     @hookimpl
+    def lms_load_demo_data(self, demo):
+        from plugins.microlecture.demo import load
+
+        load(demo)
+
+    @hookimpl
     def lms_gather_lesson_types(self):
         from plugins.microlecture.lesson_type import VideoLessonType
 

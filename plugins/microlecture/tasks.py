@@ -22,6 +22,14 @@ def transcode_task(job_id: int) -> str:
     return run_job(job_id)
 
 
+@app_task()
+def demo_transcode_task(job_id: int, reviewer_id: int | None) -> str:
+    """`flask lms demo`'s lecture: the same transcode, then the demo reviewer approves it."""
+    from plugins.microlecture.demo import transcode_and_publish
+
+    return transcode_and_publish(job_id, reviewer_id)
+
+
 _reaper_started = threading.Event()
 
 

@@ -123,3 +123,14 @@ def publish_fake(video, duration: float = 100.0, live: bool = True, key_suffix: 
 def published(lecture):
     publish_fake(lecture)
     return lecture
+
+
+@pytest.fixture
+def fast_hash(monkeypatch):
+    """Demo seeding hashes ~60 passwords with scrypt; tests that do not log in with them use a cheap hash."""
+    from werkzeug.security import generate_password_hash
+
+    import lms.auth.services as auth_services
+
+    monkeypatch.setattr(auth_services, "hash_password",
+                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))

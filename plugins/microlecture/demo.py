@@ -9,13 +9,12 @@ Without a usable ffmpeg the lecture is skipped with the reason printed.
 from __future__ import annotations
 
 import logging
-import subprocess
 
 from sqlalchemy import select
 
 from lms.courses.models import Lesson
 from lms.extensions import db
-from media.ffmpeg import ffmpeg_exe
+from media import ffmpeg
 from media.probe import ProbeError, probe
 from plugins.microlecture import services
 from plugins.microlecture.models import Video
@@ -32,12 +31,14 @@ APPROVAL_NOTE = "演示数据：自动审核通过"
 
 def make_clip(path: str, seconds: int = SECONDS) -> None:
     """A lecture-like H.264/AAC MP4: ffmpeg's testsrc pattern with a 440 Hz tone (about 250 KB for 10 s)."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size=640x360:rate=25:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-g", "50",
-            "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", path]
-    subprocess.run(argv, check=True, timeout=120, capture_output=True)
+    argv = ffmpeg.base_args() + [
+        "-loglevel", "error",
+        "-f", "lavfi", "-i", f"testsrc=size=640x360:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-g", "50",
+        "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", path,
+    ]
+    ffmpeg.run(argv, ffmpeg.Limits(timeout=120, memory_bytes=1 << 30))
 
 
 def load(demo) -> None:
@@ -66,8 +67,9 @@ def load(demo) -> None:
             make_clip(str(st.path(clip)))
             info = probe(str(st.path(clip)), max_duration=float(services.cfg("MAX_DURATION_SECONDS")),
                          timeout=float(services.cfg("PROBE_TIMEOUT")))
-        except (OSError, RuntimeError, subprocess.SubprocessError, ProbeError) as exc:
-            # OSError: no binary at LMS_FFMPEG / on PATH; RuntimeError: imageio-ffmpeg has none either.
+        except (OSError, RuntimeError, ProbeError) as exc:
+            # OSError: no binary at LMS_FFMPEG; RuntimeError: imageio-ffmpeg has none either, or ffmpeg failed
+            # (FFmpegError, e.g. a build without libx264).
             reason = _reason(exc)
             log.warning("micro-lecture demo skipped: %s", reason)
             if hasattr(demo, "note"):
@@ -105,10 +107,8 @@ def load(demo) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, subprocess.CalledProcessError):
-        tail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        return tail[-1] if tail else f"ffmpeg exited with {exc.returncode}"
-    return str(exc) or type(exc).__name__
+    tail = (getattr(exc, "stderr_tail", "") or "").strip().splitlines()
+    return tail[-1] if tail else (str(exc) or type(exc).__name__)
 
 
 def _approve(video: Video, reviewer) -> bool:

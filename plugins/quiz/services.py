@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lms import audit, events
@@ -179,10 +179,17 @@ def rule_label(rule: QuizDrawRule) -> str:
     return "，".join(parts)
 
 
-def rule_candidates(paper: QuizPaper, rule: QuizDrawRule) -> list[int]:
-    course = db.session.get(Course, paper.course_id)
-    q = question_query(usable_bank_ids(course), qtype=rule.qtype, tag=rule.tag, difficulty=rule.difficulty)
+def rule_candidates(paper: QuizPaper, rule: QuizDrawRule, bank_ids: list[int] | None = None) -> list[int]:
+    if bank_ids is None:
+        bank_ids = usable_bank_ids(db.session.get(Course, paper.course_id))
+    q = question_query(bank_ids, qtype=rule.qtype, tag=rule.tag, difficulty=rule.difficulty)
     return list(db.session.scalars(q.with_only_columns(QuizQuestion.id)))
+
+
+def all_rule_candidates(paper: QuizPaper) -> list[list[int]]:
+    """The candidate question ids of every rule of the paper (the usable banks looked up once)."""
+    bank_ids = usable_bank_ids(db.session.get(Course, paper.course_id))
+    return [rule_candidates(paper, r, bank_ids) for r in paper.rules]
 
 
 def _assign(rules: list[QuizDrawRule], candidates: list[list[int]], rng: random.Random | None) -> list[list[int]] | None:
@@ -219,7 +226,12 @@ def _assign(rules: list[QuizDrawRule], candidates: list[list[int]], rng: random.
 def live_items(paper: QuizPaper) -> list[QuizPaperItem]:
     """The paper's items whose questions are still in the bank."""
     db.session.flush()  # items just appended get their question loaded
-    return [it for it in paper.items if not it.question.archived]
+    items = paper.items
+    # One query for all the questions; `it.question` then comes from the identity map (no query per item).
+    missing = [it.question_id for it in items if "question" not in inspect(it).dict]
+    if missing:
+        list(db.session.scalars(select(QuizQuestion).where(QuizQuestion.id.in_(missing))))
+    return [it for it in items if not it.question.archived]
 
 
 def publish_problems(paper: QuizPaper) -> list[str]:
@@ -236,7 +248,7 @@ def publish_problems(paper: QuizPaper) -> list[str]:
     if not paper.rules:
         problems.append(_("随机组卷还没有抽题规则"))
         return problems
-    candidates = [rule_candidates(paper, r) for r in paper.rules]
+    candidates = all_rule_candidates(paper)
     short = False
     for n, (rule, cands) in enumerate(zip(paper.rules, candidates, strict=True), start=1):
         if len(cands) < rule.count:
@@ -309,28 +321,32 @@ def start_problem(paper: QuizPaper, user, now: datetime | None = None) -> str | 
 
 
 def _draw_layout(paper: QuizPaper, rng: random.Random) -> list[dict]:
+    """This person's paper: question ids, points and option orders (one query for a fixed paper)."""
+    cols = (QuizQuestion.id, QuizQuestion.score, QuizQuestion.type, QuizQuestion.options)
     entries: list[dict] = []
     if paper.selection == "fixed":
-        for it in live_items(paper):
-            entries.append({"q": it.question_id, "s": float(it.score or it.question.score)})
+        rows = db.session.execute(
+            select(QuizPaperItem.score.label("item_score"), *cols)
+            .join(QuizQuestion, QuizQuestion.id == QuizPaperItem.question_id)
+            .where(QuizPaperItem.paper_id == paper.id, QuizQuestion.archived.is_(False))
+            .order_by(QuizPaperItem.position, QuizPaperItem.id)).all()
+        questions = {r.id: r for r in rows}
+        entries = [{"q": r.id, "s": float(r.item_score or r.score)} for r in rows]
     else:
-        candidates = [rule_candidates(paper, r) for r in paper.rules]
-        picked = _assign(paper.rules, candidates, rng)
+        picked = _assign(paper.rules, all_rule_candidates(paper), rng)
         if picked is None:
             raise QuizError(_("题库中的题目已变化，无法按规则组卷，请联系任课教师"))
-        questions = {q.id: q for q in db.session.scalars(
-            select(QuizQuestion).where(QuizQuestion.id.in_([i for p in picked for i in p])))}
+        questions = {r.id: r for r in db.session.execute(
+            select(*cols).where(QuizQuestion.id.in_([i for p in picked for i in p])))}
         for rule, ids in zip(paper.rules, picked, strict=True):
             for qid in ids:
                 entries.append({"q": qid, "s": float(rule.score_each or questions[qid].score)})
     if paper.shuffle_questions:
         rng.shuffle(entries)
-    questions = {q.id: q for q in db.session.scalars(
-        select(QuizQuestion).where(QuizQuestion.id.in_([e["q"] for e in entries])))}
     for e in entries:
-        n = len(questions[e["q"]].options or [])
-        order = list(range(n))
-        if paper.shuffle_options and questions[e["q"]].type in ("single", "multiple"):
+        q = questions[e["q"]]
+        order = list(range(len(q.options or [])))
+        if paper.shuffle_options and q.type in ("single", "multiple"):
             rng.shuffle(order)
         e["o"] = order
     return entries
@@ -416,11 +432,12 @@ def public_view(attempt: QuizAttempt, questions: dict[int, QuizQuestion], answer
     Never the key or the explanation (answers of questions already checked in practice mode excepted).
     """
     out = []
+    type_labels = {k: str(t.label) for k, t in TYPES.items()}
     for n, e in enumerate(attempt.layout, start=1):
         q = questions[e["q"]]
         a = answers.get(q.id)
         item = {
-            "id": q.id, "n": n, "type": q.type, "type_label": str(TYPES[q.type].label), "stem": q.stem,
+            "id": q.id, "n": n, "type": q.type, "type_label": type_labels[q.type], "stem": q.stem,
             "score": e["s"],
             "options": [{"value": i, "label": LETTERS[pos], "text": q.options[i]} for pos, i in enumerate(e["o"])],
             "blanks": len(q.answer) if q.type == "fill" else 0,

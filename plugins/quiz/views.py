@@ -22,7 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from wtforms.fields.choices import SelectChoice
 
 from lms import audit
@@ -376,7 +376,8 @@ def paper_edit(lesson_id: int):
     text = (args.get("q") or "").strip()[:100] or None
     available = [q for q in db.session.scalars(
         services.question_query(bank_ids, qtype=qtype, tag=tag, text=text).limit(200)) if q.id not in in_paper]
-    rules = [(r, services.rule_label(r), len(services.rule_candidates(paper, r))) for r in paper.rules]
+    rules = [(r, services.rule_label(r), len(c)) for r, c in zip(paper.rules, services.all_rule_candidates(paper),
+                                                                 strict=True)]
     db.session.commit()
     return render_template("quiz/paper_edit.html", lesson=lesson, course=course, paper=paper, form=form,
                            rule_form=RuleForm(formdata=None), action=ActionForm(), available=available,
@@ -572,11 +573,12 @@ def lesson_page(lesson_id: int):
     lesson, paper = _lesson_for_member(lesson_id)
     services.finalize_overdue(paper_id=paper.id, user_id=current_user.id)
     attempts = services.attempts_of(paper, current_user)
-    db.session.commit()
-    return render_template("quiz/lesson.html", lesson=lesson, paper=paper, attempts=attempts,
+    html = render_template("quiz/lesson.html", lesson=lesson, paper=paper, attempts=attempts,
                            problem=services.start_problem(paper, current_user),
                            open_attempt=next((a for a in attempts if a.status == "open"), None),
                            can_manage=can(current_user, MANAGE, lesson.course))
+    db.session.commit()  # the paper row, when it was just created (after rendering: nothing reloads)
+    return html
 
 
 @bp.route("/lesson/<int:lesson_id>/start", methods=["POST"])
@@ -589,8 +591,9 @@ def start(lesson_id: int):
     except QuizError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("quiz.lesson_page", lesson_id=lesson.id))
-    return redirect(url_for("quiz.attempt", attempt_id=attempt.id))
+        return redirect(url_for("quiz.lesson_page", lesson_id=lesson_id))
+    # The id from the identity key: the committed attempt is not reloaded just to redirect.
+    return redirect(url_for("quiz.attempt", attempt_id=inspect(attempt).identity[0]))
 
 
 @bp.route("/attempt/<int:attempt_id>")

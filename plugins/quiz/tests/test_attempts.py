@@ -341,6 +341,28 @@ def test_unpublished_quiz_cannot_be_started(member_client, make_lesson, db):
     assert "该测验尚未发布" in resp.get_data(as_text=True)
 
 
+def test_a_fixed_paper_leaves_out_archived_questions_and_keeps_item_points(member_client, make_lesson, add_q, db):
+    from plugins.quiz.models import QuizPaperItem
+
+    kept = add_q("单选题", "保留的题", ["甲", "乙"], "A", score=2)
+    weighted = add_q("判断题", "加分的题", [], "对", score=1)
+    gone = add_q("单选题", "移出题库的题", ["甲", "乙"], "B", score=3)
+    lesson = make_lesson(mode="exam")
+    paper = services.paper_for(lesson)
+    paper.items.extend([QuizPaperItem(question_id=kept.id, position=1),
+                        QuizPaperItem(question_id=weighted.id, position=2, score=5),
+                        QuizPaperItem(question_id=gone.id, position=3)])
+    services.publish_paper(paper)
+    gone.archived = True
+    db.session.commit()
+    aid = start(member_client, lesson)
+    html = member_client.get(f"/quiz/attempt/{aid}").get_data(as_text=True)
+    assert "保留的题" in html and "加分的题" in html and "移出题库的题" not in html
+    attempt = db.session.get(QuizAttempt, aid)
+    assert sorted((e["q"], e["s"]) for e in attempt.layout) == sorted([(kept.id, 2.0), (weighted.id, 5.0)])
+    assert attempt.max_score == 7
+
+
 # --- practice mode ---------------------------------------------------------------------------------------------
 def test_practice_mode_checks_one_question_and_locks_it(member_client, make_lesson, add_q, db):
     from plugins.quiz.models import QuizPaperItem

@@ -15,7 +15,7 @@ from lms.org.forms import int_or_zero
 
 
 def _category_choices():
-    return [(k, v) for k, v in MEMBER_CATEGORIES.items()]
+    return [(k, _l(v)) for k, v in MEMBER_CATEGORIES.items()]
 
 
 class PersonForm(FlaskForm):
@@ -57,7 +57,7 @@ class PersonForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("角色"), choices=lambda: [(k, v[0]) for k, v in ROLES.items() if k != "member"])
+    role = SelectField(_l("角色"), choices=lambda: [(k, _l(v[0])) for k, v in ROLES.items() if k != "member"])
     org_unit_id = SelectField(_l("负责的党组织"), coerce=int_or_zero, validate_choice=False,
                               description=_l("支部书记、组织管理员、审核员须选择党组织"))
 

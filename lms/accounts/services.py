@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -103,7 +104,7 @@ def normalize_login_id(raw) -> str:
 
 
 def check_initial_password(password: str, user=None) -> list[str]:
-    """Problems with an initial password, in Chinese; empty when it is acceptable.
+    """Problems with an initial password, in the reader's language; empty when it is acceptable.
 
     Uses the authentication module's policy (`lms.auth.services.check_password_policy`) when present.
     """
@@ -111,15 +112,15 @@ def check_initial_password(password: str, user=None) -> list[str]:
 
     policy = getattr(auth_services, "check_password_policy", None)
     if policy is None:
-        return [] if len(password or "") >= 8 else ["密码至少需要 8 个字符"]
+        return [] if len(password or "") >= 8 else [_("密码至少需要 8 个字符")]
     try:
         result = policy(password, user) if user is not None else policy(password)
     except ValueError as exc:
-        return [str(exc) or "密码不符合安全要求"]
+        return [str(exc) or _("密码不符合安全要求")]
     if result is None or result is True:
         return []
     if result is False:
-        return ["密码不符合安全要求"]
+        return [_("密码不符合安全要求")]
     if isinstance(result, str):
         return [result] if result else []
     return [str(m) for m in result]
@@ -191,11 +192,11 @@ def create_person(
     phone: str | None, password_hash: str, source: str = "form",
 ) -> User:
     if actor is not None and not can(actor, MANAGE_MEMBERS, unit):
-        raise AccountError("所选党组织不在您的管理范围内")
+        raise AccountError(_("所选党组织不在您的管理范围内"))
     if login_id_taken(login_id):
-        raise AccountError("该学号/工号已被使用")
+        raise AccountError(_("该学号/工号已被使用"))
     if category not in MEMBER_CATEGORIES:
-        raise AccountError("未知的党员类别")
+        raise AccountError(_("未知的党员类别"))
     person = User(
         name=name.strip(), login_id=login_id.strip(), org_unit_id=unit.id, category=category,
         joined_on=joined_on, phone=phone or None, password_hash=password_hash, must_change_password=True,
@@ -210,9 +211,9 @@ def create_person(
 def update_person(actor, person: User, **values) -> list[str]:
     """Set the given PERSON_FIELDS; returns the names of the fields that changed (audited)."""
     if actor is not None and not can(actor, MANAGE, person):
-        raise AccountError("您无权修改此人的信息")
+        raise AccountError(_("您无权修改此人的信息"))
     if "login_id" in values and login_id_taken(values["login_id"], exclude_id=person.id):
-        raise AccountError("该学号/工号已被使用")
+        raise AccountError(_("该学号/工号已被使用"))
     changed = []
     for key, value in values.items():
         if key not in PERSON_FIELDS:
@@ -229,11 +230,11 @@ def update_person(actor, person: User, **values) -> list[str]:
 
 def set_active(actor, person: User, active: bool) -> None:
     if actor is not None and not can(actor, MANAGE, person):
-        raise AccountError("您无权管理此人的账号")
+        raise AccountError(_("您无权管理此人的账号"))
     if actor is not None and actor.id == person.id and not active:
-        raise AccountError("不能停用自己的账号")
+        raise AccountError(_("不能停用自己的账号"))
     if not active and person.is_sysadmin and _sysadmin_count(exclude=person.id) == 0:
-        raise AccountError("不能停用最后一位系统管理员")
+        raise AccountError(_("不能停用最后一位系统管理员"))
     if person.is_active_account == active:
         return
     person.is_active_account = active
@@ -262,11 +263,11 @@ def grant_role(actor, person: User, role: str, unit: OrgUnit | None) -> RoleAssi
         if reason:
             raise AccountError(reason)
     elif role not in ROLES or role == "member":
-        raise AccountError("未知的角色")
+        raise AccountError(_("未知的角色"))
     unit_id = unit.id if unit is not None else None
     for r in person.roles:
         if r.role == role and r.org_unit_id == unit_id:
-            raise AccountError("此人已经拥有该角色")
+            raise AccountError(_("此人已经拥有该角色"))
     ra = RoleAssignment(user_id=person.id, role=role, org_unit_id=unit_id, granted_by_id=getattr(actor, "id", None))
     db.session.add(ra)
     person.roles.append(ra)
@@ -284,7 +285,7 @@ def revoke_role(actor, assignment: RoleAssignment) -> None:
     if actor is not None and not can(actor, GRANT, RoleGrant(person, assignment.role, assignment.org_unit)):
         raise AccountError(grant_refusal(actor, RoleGrant(person, assignment.role, assignment.org_unit)))
     if assignment.role == "sysadmin" and _sysadmin_count(exclude=person.id) == 0:
-        raise AccountError("不能撤销最后一位系统管理员的角色")
+        raise AccountError(_("不能撤销最后一位系统管理员的角色"))
     details = {"role": assignment.role, "unit_id": assignment.org_unit_id, "person": person.login_id,
                "by": getattr(actor, "login_id", "cli")}
     person.roles.remove(assignment)
@@ -297,11 +298,11 @@ def transfer_refusal(actor, person: User, new_unit: OrgUnit) -> str | None:
     if actor is None:
         return None
     if not can(actor, MANAGE, person):
-        return "您无权转接此人的组织关系"
+        return _("您无权转接此人的组织关系")
     if not can(actor, MANAGE_MEMBERS, new_unit):
-        return "转入的党组织不在您的管理范围内"
+        return _("转入的党组织不在您的管理范围内")
     if person.org_unit_id == new_unit.id:
-        return "此人已在该党组织"
+        return _("此人已在该党组织")
     return None
 
 

@@ -42,6 +42,9 @@ from lms.templating import local_dt
 from lms.timeutil import utcnow
 
 bp = Blueprint("people", __name__)
+# Refusals of a role grant that are about the chosen unit: shown beside the unit field, the others beside the role.
+_UNIT_REFUSALS = (_l("请选择该角色负责的党组织。"), _l("该角色不限定党组织。"), _l("支部书记只能对应一个党支部。"),
+                  _l("所选党组织不在您的管理范围内。"), _l("所选党组织不在您的管理范围内"))
 
 # Account actions the authentication module provides; buttons appear once those endpoints exist.
 AUTH_ACTIONS = (
@@ -314,11 +317,11 @@ def grant(user_id: int):
                 services.grant_role(current_user, person, form.role.data, unit)
             except services.AccountError as exc:
                 db.session.rollback()
-                target = form.org_unit_id if ("党组织" in str(exc) or "支部" in str(exc)) else form.role
+                target = form.org_unit_id if str(exc) in {str(m) for m in _UNIT_REFUSALS} else form.role
                 target.errors.append(str(exc))
             else:
                 db.session.commit()
-                flash(_("已授予角色“%(role)s”。", role=ROLES[form.role.data][0]), "success")
+                flash(_("已授予角色“%(role)s”。", role=_(ROLES[form.role.data][0])), "success")
                 return redirect(url_for("people.detail", user_id=person.id))
     return _detail(person, 400, role_form=form)
 

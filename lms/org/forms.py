@@ -19,7 +19,7 @@ def int_or_zero(value) -> int:
 
 class UnitForm(FlaskForm):
     name = StringField(_l("组织名称"), validators=[DataRequired(message=_l("请填写组织名称")), Length(max=120)])
-    kind = SelectField(_l("组织类型"), choices=lambda: list(UNIT_KINDS.items()))
+    kind = SelectField(_l("组织类型"), choices=lambda: [(k, _l(v)) for k, v in UNIT_KINDS.items()])
     parent_id = SelectField(_l("上级组织"), coerce=int_or_zero, validate_choice=False)
 
 

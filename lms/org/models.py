@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.extensions import db
 from lms.timeutil import utcnow
 
+# Stored as the key; the Chinese label is the msgid (lms/translations/runtime_msgids.py), translated when shown.
 UNIT_KINDS = {
     "committee": "党委",
     "college_committee": "二级学院党委",
@@ -36,7 +38,8 @@ class OrgUnit(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return UNIT_KINDS.get(self.kind, self.kind)
+        """The kind in the reader's language."""
+        return gettext(UNIT_KINDS[self.kind]) if self.kind in UNIT_KINDS else self.kind
 
     @property
     def is_branch(self) -> bool:

@@ -1,6 +1,7 @@
 """Organization tree operations; subtree queries go through the closure table, never Python recursion."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select
 
 from lms.extensions import db
@@ -13,10 +14,10 @@ class OrgError(ValueError):
 
 def create_unit(name: str, kind: str = "branch", parent: OrgUnit | None = None, sort_order: int = 0) -> OrgUnit:
     if kind not in UNIT_KINDS:
-        raise OrgError(f"未知的组织类型：{kind}")
+        raise OrgError(_("未知的组织类型：%(kind)s", kind=kind))
     name = name.strip()
     if not name:
-        raise OrgError("组织名称不能为空")
+        raise OrgError(_("组织名称不能为空"))
     unit = OrgUnit(name=name, kind=kind, parent_id=parent.id if parent else None, sort_order=sort_order)
     db.session.add(unit)
     db.session.flush()
@@ -59,7 +60,7 @@ def is_within(unit_id: int | None, ancestor_id: int) -> bool:
 def move_unit(unit: OrgUnit, new_parent: OrgUnit) -> None:
     """Re-hang `unit` (with its subtree) under `new_parent`."""
     if is_within(new_parent.id, unit.id):
-        raise OrgError("不能把组织移动到它自己或其下级组织之下")
+        raise OrgError(_("不能把组织移动到它自己或其下级组织之下"))
     sub = subtree_ids(unit.id)
     # Drop links from the old ancestors into the subtree, keep links inside it.
     db.session.execute(
@@ -111,9 +112,9 @@ def roots() -> list[OrgUnit]:
 def rename_unit(unit: OrgUnit, name: str) -> None:
     name = (name or "").strip()
     if not name:
-        raise OrgError("组织名称不能为空")
+        raise OrgError(_("组织名称不能为空"))
     if len(name) > 120:
-        raise OrgError("组织名称不能超过 120 个字")
+        raise OrgError(_("组织名称不能超过 120 个字"))
     if name == unit.name:
         return
     _check_sibling_name(name, unit.parent_id, exclude_id=unit.id)
@@ -126,32 +127,32 @@ def _check_sibling_name(name: str, parent_id: int | None, exclude_id: int | None
     if exclude_id is not None:
         q = q.where(OrgUnit.id != exclude_id)
     if db.session.scalar(q.limit(1)) is not None:
-        raise OrgError(f"同一上级组织下已有名为“{name}”的组织")
+        raise OrgError(_("同一上级组织下已有名为“%(name)s”的组织", name=name))
 
 
 def check_new_unit(name: str, kind: str, parent: OrgUnit | None) -> None:
     """Raise OrgError when a unit with this name and kind cannot be created under `parent`."""
     name = (name or "").strip()
     if not name:
-        raise OrgError("组织名称不能为空")
+        raise OrgError(_("组织名称不能为空"))
     if len(name) > 120:
-        raise OrgError("组织名称不能超过 120 个字")
+        raise OrgError(_("组织名称不能超过 120 个字"))
     if kind not in UNIT_KINDS:
-        raise OrgError(f"未知的组织类型：{kind}")
+        raise OrgError(_("未知的组织类型：%(kind)s", kind=kind))
     if parent is not None and parent.is_branch:
-        raise OrgError("党支部下不能再设下级组织")
+        raise OrgError(_("党支部下不能再设下级组织"))
     _check_sibling_name(name, parent.id if parent else None)
 
 
 def check_move(unit: OrgUnit, new_parent: OrgUnit) -> None:
     if unit.parent_id is None:
-        raise OrgError("不能移动最上级的党组织")
+        raise OrgError(_("不能移动最上级的党组织"))
     if new_parent.is_branch:
-        raise OrgError("党支部下不能再设下级组织")
+        raise OrgError(_("党支部下不能再设下级组织"))
     if is_within(new_parent.id, unit.id):
-        raise OrgError("不能把组织移动到它自己或其下级组织之下")
+        raise OrgError(_("不能把组织移动到它自己或其下级组织之下"))
     if new_parent.id == unit.parent_id:
-        raise OrgError("该组织已经在所选上级组织之下")
+        raise OrgError(_("该组织已经在所选上级组织之下"))
     _check_sibling_name(unit.name, new_parent.id, exclude_id=unit.id)
 
 
@@ -160,11 +161,11 @@ def delete_refusal(unit: OrgUnit) -> str | None:
     from lms.accounts.models import RoleAssignment, User
 
     if db.session.scalar(select(OrgUnit.id).where(OrgUnit.parent_id == unit.id).limit(1)) is not None:
-        return "该组织还有下级组织，请先移走或删除下级组织"
+        return _("该组织还有下级组织，请先移走或删除下级组织")
     if db.session.scalar(select(User.id).where(User.org_unit_id == unit.id).limit(1)) is not None:
-        return "该组织还有人员（包括已停用的账号），请先转出"
+        return _("该组织还有人员（包括已停用的账号），请先转出")
     if db.session.scalar(select(RoleAssignment.id).where(RoleAssignment.org_unit_id == unit.id).limit(1)):
-        return "仍有人员在该组织担任角色，请先撤销这些角色"
+        return _("仍有人员在该组织担任角色，请先撤销这些角色")
     return None
 
 
@@ -190,7 +191,7 @@ def delete_unit(unit: OrgUnit) -> None:
         db.session.delete(unit)
         db.session.flush()
     except IntegrityError as exc:
-        raise OrgError("该组织仍被课程或其他记录引用，不能删除") from exc
+        raise OrgError(_("该组织仍被课程或其他记录引用，不能删除")) from exc
 
 
 def units_under(root_ids) -> list[tuple[OrgUnit, int]]:

@@ -14,6 +14,10 @@ class DefaultConfig:
 
     ENV = "development"  # LMS_ENV: development | production | testing
     SECRET_KEY: str | None = None
+    # Field encryption (lms.accounts.crypto): LMS_DATA_KEY, 32 random bytes base64url/hex. None: generated
+    # into instance/data_key (embedded default only; production refuses to start without one).
+    DATA_KEY: str | None = None
+    DATA_KEYS_OLD: list[str] = []  # earlier keys, to read values until `flask lms data-key-rotate`
     SQLALCHEMY_DATABASE_URI: str | None = None  # LMS_DATABASE_URL; None means instance/lms.sqlite3
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     MEDIA_ROOT: str | None = None  # LMS_MEDIA_ROOT; None means instance/media
@@ -136,12 +140,29 @@ def load_config(app, test_config: dict | None = None) -> None:
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance)
+    _data_key(app, instance, env_name)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'lms.sqlite3'}"
     if not app.config.get("MEDIA_ROOT"):
         app.config["MEDIA_ROOT"] = str(instance / "media")
     if app.config["AUDIT_RETENTION_DAYS"] < 180:
         raise RuntimeError("AUDIT_RETENTION_DAYS must be at least 180 (网络安全法 第二十一条)")
+
+
+def _data_key(app, instance: Path, env_name: str) -> None:
+    """The field-encryption key: configured, or (not in production) generated into the instance folder."""
+    from lms.accounts.crypto import instance_key, parse_key
+
+    if not app.config.get("DATA_KEY"):
+        if env_name == "production":
+            raise RuntimeError(
+                "LMS_DATA_KEY is not set: production needs the field-encryption key from the environment or "
+                "the config file, kept apart from the database and its backups (python -c \"import secrets; "
+                "print(secrets.token_urlsafe(32))\"). If this instance ran before with the generated key, "
+                f"use the one in {instance / 'data_key'} and move that file out of the instance folder.")
+        app.config["DATA_KEY"] = instance_key(instance)
+    for raw in [app.config["DATA_KEY"], *(app.config.get("DATA_KEYS_OLD") or [])]:
+        parse_key(raw)  # a malformed key stops the start with its reason, not the first request
 
 
 def _instance_secret(instance: Path) -> str:

@@ -29,6 +29,7 @@ def _base_config(instance: Path, db_uri: str) -> dict:
         "TESTING": True,
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": "test-" + secrets.token_hex(8),
+        "DATA_KEY": secrets.token_urlsafe(32),  # field encryption (lms.accounts.crypto); production requires one
         "SQLALCHEMY_DATABASE_URI": db_uri,
         "WTF_CSRF_ENABLED": False,
         "TASKS_IMMEDIATE": True,

@@ -124,6 +124,7 @@ def test_lms_plugins_naming_an_unknown_plugin_stops_startup(tmp_path, monkeypatc
 
 def test_production_env_hardens_cookies_and_hsts(tmp_path, monkeypatch):
     monkeypatch.setenv("LMS_ENV", "production")
+    monkeypatch.setenv("LMS_DATA_KEY", "k" * 43)
     app = make(tmp_path)
     assert app.config["ENV"] == "production"
     assert app.config["SESSION_COOKIE_SECURE"] is True

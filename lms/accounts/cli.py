@@ -1,4 +1,4 @@
-"""`flask lms create-admin` and `flask lms import-members`."""
+"""`flask lms create-admin`, `flask lms import-members` and `flask lms data-key-rotate`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -92,3 +92,21 @@ def import_members_command(file: Path, dry_run: bool, initial_password: str | No
         raise SystemExit(1) from exc
     db.session.commit()
     click.echo(f"导入完成：{summary}")
+
+
+@lms_group.command("data-key-rotate")
+@with_appcontext
+def data_key_rotate_command():
+    """Re-encrypt every encrypted field with DATA_KEY (the old keys must be listed in DATA_KEYS_OLD)."""
+    from lms.accounts import crypto
+
+    try:
+        counts = crypto.rotate(db.session, db.metadata)
+    except crypto.DataKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.log("data_key.rotate", details={"key_id": crypto.keyring().current_id, "rewritten": counts})
+    db.session.commit()
+    for name, n in counts.items():
+        click.echo(f"{name}: {n} value(s) re-encrypted")
+    click.echo(f"all encrypted fields now use key {crypto.keyring().current_id}; "
+               "DATA_KEYS_OLD can be emptied once every server runs with the new DATA_KEY")

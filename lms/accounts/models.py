@@ -11,6 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.accounts.crypto import EncryptedText
 from lms.extensions import db
 from lms.org.models import OrgUnit
 from lms.timeutil import utcnow
@@ -45,7 +46,7 @@ class User(UserMixin, db.Model):
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     category: Mapped[str] = mapped_column(String(16), default="full")
     joined_on: Mapped[date | None]
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("user.phone"))  # AES-GCM at rest (PI-03)
 
     password_hash: Mapped[str | None] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(default=True)
@@ -53,7 +54,7 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText("user.totp_secret"))
     totp_last_step: Mapped[int | None]
     totp_failures: Mapped[int] = mapped_column(default=0)
     totp_locked_until: Mapped[datetime | None]

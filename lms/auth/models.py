@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.accounts.crypto import EncryptedText
 from lms.accounts.models import User
 from lms.extensions import db
 from lms.timeutil import utcnow
@@ -25,7 +26,7 @@ class UserSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     mfa_passed: Mapped[bool] = mapped_column(default=False)
     # A TOTP secret shown on the set-up page but not yet confirmed with a code (never on the user row).
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedText("user_session.totp_pending_secret"))
 
     user: Mapped[User] = relationship()
 

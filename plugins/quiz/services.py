@@ -466,8 +466,10 @@ def feedback(q: QuizQuestion, a: QuizAnswer | None, entry: dict) -> dict:
             "explanation": q.explanation, "comment": a.comment if a else ""}
 
 
-def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -> int:
+def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, commit: bool = True) -> int:
     """Store responses of an open attempt (upsert per question; commits). Raises QuizError when refused.
+
+    With `commit=False` the write stays in the open transaction (a submit closes the attempt in the same one).
 
     This is the autosave of every member every few seconds, so it is one short write transaction: on
     SQLite a single prepared upsert (run once per answered question) whose rows go in only while the
@@ -519,7 +521,8 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -
     if not still_open:
         db.session.rollback()
         raise QuizError(_("本次作答已交卷，不能再修改答案"))
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return len(rows)
 
 
@@ -599,6 +602,7 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
     submitted_at = now
     if attempt.deadline is not None and now > attempt.deadline:
         submitted_at = attempt.deadline if auto else now
+    contest = is_contest(attempt)  # asked before the commit expires the attempt (no reload afterwards)
     res = db.session.execute(
         update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.status == "open")
         .values(status="closed", submitted_at=submitted_at, auto_submitted=auto)
@@ -609,9 +613,28 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
         db.session.refresh(attempt)
         return False
     db.session.commit()
-    if not is_contest(attempt):
+    if not contest:
         grade_attempt(attempt, now)
     return True
+
+
+def submit_with_answers(attempt: QuizAttempt, raw: dict | None, now: datetime | None = None) -> str | None:
+    """A member's submit: the last answers and the close in one transaction (commits).
+
+    Returns why the last answers were not taken (closed already, too late, malformed), or None. What was
+    saved before counts either way.
+    """
+    now = now or utcnow()
+    message = None
+    if raw:
+        try:
+            save_answers(attempt, raw, now=now, commit=False)
+        except QuizError as exc:
+            db.session.rollback()
+            message = str(exc)
+    if attempt.status == "open":
+        submit_attempt(attempt, now=now, auto=is_past_deadline(attempt, now))
+    return message
 
 
 def is_contest(attempt: QuizAttempt) -> bool:

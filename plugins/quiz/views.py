@@ -666,15 +666,8 @@ def attempt_submit(attempt_id: int):
     if not wants_json and not ActionForm().validate_on_submit():
         abort(400)
     raw = (request.get_json(silent=True) or {}).get("answers") if wants_json else _form_answers(attempt)
-    message = None
-    if raw:
-        try:
-            services.save_answers(attempt, raw)
-        except QuizError as exc:
-            message = str(exc)  # closed already, or too late: what was saved before counts
-    if attempt.status == "open":
-        services.submit_attempt(attempt, auto=services.is_past_deadline(attempt))
-    url = url_for("quiz.attempt_result", attempt_id=attempt.id)
+    message = services.submit_with_answers(attempt, raw)  # closed already, or too late: the saved answers count
+    url = url_for("quiz.attempt_result", attempt_id=attempt_id)
     if wants_json:
         return jsonify({"submitted": True, "result_url": url, "message": message})
     if message:

@@ -219,6 +219,38 @@ def test_a_late_form_submit_keeps_only_what_was_saved_in_time(member_client, fix
     assert attempt.auto_submitted and attempt.score == 2
 
 
+def test_a_submit_carrying_the_last_answers_stores_them_with_the_close(member_client, fixed_paper, db):
+    lesson, paper, qs = fixed_paper
+    paper.closes_at = utcnow() + timedelta(minutes=10)  # a contest: the close is the only write of the submit
+    db.session.commit()
+    aid = start(member_client, lesson)
+    save(member_client, aid, {str(qs["single"].id): 0})
+    last = {str(qs["single"].id): 1, str(qs["fill"].id): ["共产主义"]}
+    resp = member_client.post(f"/quiz/attempt/{aid}/submit", json={"answers": last})
+    assert resp.status_code == 200 and resp.json["submitted"] and resp.json["message"] is None
+    db.session.expire_all()
+    attempt = db.session.get(QuizAttempt, aid)
+    assert attempt.status == "closed" and not attempt.auto_submitted
+    assert {a.question_id: a.response for a in attempt.answers} == {qs["single"].id: 1, qs["fill"].id: ["共产主义"]}
+    # A second submit with other answers finds the attempt closed: nothing changes, and it says so.
+    again = member_client.post(f"/quiz/attempt/{aid}/submit", json={"answers": {str(qs["single"].id): 2}})
+    assert again.status_code == 200 and "已交卷" in again.json["message"]
+    db.session.expire_all()
+    assert db.session.scalar(select(QuizAnswer.response).where(QuizAnswer.question_id == qs["single"].id)) == 1
+
+
+def test_a_submit_with_malformed_last_answers_still_closes_with_the_saved_ones(member_client, fixed_paper, db):
+    lesson, paper, qs = fixed_paper
+    aid = start(member_client, lesson)
+    save(member_client, aid, {str(qs["single"].id): 1})
+    resp = member_client.post(f"/quiz/attempt/{aid}/submit",
+                              json={"answers": {str(qs["single"].id): 0, str(qs["multiple"].id): "x"}})
+    assert resp.status_code == 200 and "答案格式不正确" in resp.json["message"]
+    db.session.expire_all()
+    attempt = db.session.get(QuizAttempt, aid)
+    assert attempt.status == "graded" and attempt.score == 2  # the saved single-choice answer counts
+
+
 def test_periodic_task_submits_abandoned_attempts(member_client, fixed_paper, db):
     from plugins.quiz.tasks import quiz_submit_overdue
 

@@ -26,11 +26,17 @@ PROGRESS_EXTENSIONS = {
 
 
 def apply(stored: list[dict], persons: list[int | None], voided_ids: list[str]) -> None:
-    pairs: set[tuple[int, str]] = set()
+    """Bring the progress rows up to date after `stored` (new statements) and `voided_ids` were written.
+
+    A pair that received one new statement no older than the row's last one is updated in place from that
+    statement alone (the common case: a member's next statement); any other pair — a first statement, several in
+    one batch, an older timestamp arriving late, a voided statement — is recomputed from all its statements."""
+    new_by_pair: dict[tuple[int, str], list[dict]] = {}
     for s, pid in zip(stored, persons, strict=True):
         obj = s["object"]
         if pid is not None and obj.get("objectType", "Activity") == "Activity":
-            pairs.add((pid, obj["id"]))
+            new_by_pair.setdefault((pid, obj["id"]), []).append(s)
+    full: set[tuple[int, str]] = set()
     if voided_ids:
         for pid, key in db.session.execute(
             select(XapiStatement.person_id, XapiStatement.object_key).where(
@@ -39,9 +45,77 @@ def apply(stored: list[dict], persons: list[int | None], voided_ids: list[str]) 
                 XapiStatement.object_type == "Activity",
             )
         ):
-            pairs.add((pid, key))
-    for pid, activity_id in sorted(pairs):
+            full.add((pid, key))
+    single = {pair: stmts[0] for pair, stmts in new_by_pair.items() if len(stmts) == 1 and pair not in full}
+    full |= set(new_by_pair) - set(single)
+    if single:
+        rows = _rows_for(list(single))
+        for pair in sorted(single):
+            row = rows.get(pair)
+            if row is None or not _apply_one(row, single[pair]):
+                full.add(pair)
+        db.session.flush()
+    for pid, activity_id in sorted(full):
         recompute(pid, activity_id)
+
+
+def _rows_for(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], XapiProgress]:
+    """The existing progress rows of `pairs`, one query per person."""
+    by_person: dict[int, list[str]] = {}
+    for pid, aid in pairs:
+        by_person.setdefault(pid, []).append(aid)
+    out = {}
+    for pid, aids in by_person.items():
+        for row in db.session.scalars(select(XapiProgress).where(
+                XapiProgress.person_id == pid, XapiProgress.activity_id.in_(aids))):
+            out[(pid, row.activity_id)] = row
+    return out
+
+
+def _apply_one(row: XapiProgress, s: dict) -> bool:
+    """Fold one statement that comes after every statement `row` was computed from into it, exactly as
+    `recompute` would; False (nothing changed) when it does not come last, so the caller recomputes."""
+    ts = v.parse_timestamp(s["timestamp"])
+    if row.last_seen is None or ts < row.last_seen:
+        return False
+    _fold(row, s, ts)
+    row.statement_count = (row.statement_count or 0) + 1
+    row.last_seen = ts
+    return True
+
+
+def _fold(row: XapiProgress, s: dict, ts) -> None:
+    """The effect of one statement, in (timestamp, id) order, on a progress row (recompute's loop body)."""
+    row.activity_name = _name(s["object"].get("definition")) or row.activity_name
+    res = s.get("result") or {}
+    p = _progress_of(res)
+    if p is not None:
+        row.progress = round(max(row.progress or 0.0, p), 2)
+    if s["verb"]["id"] in COMPLETING_VERBS or res.get("completion") is True:
+        if not row.completion:
+            row.completed_at = ts
+        row.completion = True
+    if row.completion:
+        row.progress = 100.0
+    if s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/passed":
+        row.success = True
+    elif s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/failed":
+        row.success = False
+    if isinstance(res.get("success"), bool):
+        row.success = res["success"]
+    scaled = _scaled(res)
+    if scaled is not None:
+        row.score_scaled = scaled if row.score_scaled is None else max(row.score_scaled, scaled)
+    if "duration" in res:
+        row.effective_seconds = (row.effective_seconds or 0.0) + v.duration_seconds(res["duration"])
+
+
+def _scaled(res: dict) -> float | None:
+    sc = res.get("score") or {}
+    scaled = sc.get("scaled")
+    if scaled is None and sc and "raw" in sc and sc.get("max"):
+        scaled = (sc["raw"] - sc.get("min", 0)) / (sc["max"] - sc.get("min", 0))
+    return scaled
 
 
 def _name(definition: dict | None) -> str | None:
@@ -82,50 +156,18 @@ def recompute(person_id: int, activity_id: str) -> XapiProgress | None:
     if row is None:
         row = XapiProgress(person_id=person_id, activity_id=activity_id)
         db.session.add(row)
-    progress = 0.0
-    completion = False
-    completed_at = None
-    success = None
-    best = None
-    seconds = 0.0
-    name = None
+    row.progress = 0.0
+    row.completion = False
+    row.completed_at = None
+    row.success = None
+    row.score_scaled = None
+    row.effective_seconds = 0.0
+    old_name, row.activity_name = row.activity_name, None
     for data, ts in rows:
-        s = json.loads(data)
-        name = _name(s["object"].get("definition")) or name
-        res = s.get("result") or {}
-        p = _progress_of(res)
-        if p is not None:
-            progress = max(progress, p)
-        if s["verb"]["id"] in COMPLETING_VERBS or res.get("completion") is True:
-            if not completion:
-                completed_at = ts
-            completion = True
-        if s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/passed":
-            success = True
-        elif s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/failed":
-            success = False
-        if isinstance(res.get("success"), bool):
-            success = res["success"]
-        scaled = (res.get("score") or {}).get("scaled")
-        if scaled is None and res.get("score"):
-            sc = res["score"]
-            if "raw" in sc and sc.get("max"):
-                scaled = (sc["raw"] - sc.get("min", 0)) / (sc["max"] - sc.get("min", 0))
-        if scaled is not None:
-            best = scaled if best is None else max(best, scaled)
-        if "duration" in res:
-            seconds += v.duration_seconds(res["duration"])
-    if completion:
-        progress = 100.0
-    row.progress = round(progress, 2)
-    row.completion = completion
-    row.completed_at = completed_at
-    row.success = success
-    row.score_scaled = best
-    row.effective_seconds = seconds
+        _fold(row, json.loads(data), ts)
+    row.activity_name = row.activity_name or old_name
     row.statement_count = len(rows)
     row.first_seen = rows[0][1]
     row.last_seen = rows[-1][1]
-    row.activity_name = name or row.activity_name
     db.session.flush()
     return row

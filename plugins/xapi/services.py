@@ -303,9 +303,11 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
     ids: list[str] = []
     seen: dict[str, dict] = {}
     fresh: list[dict] = []
+    generated: set[str] = set()  # ids this LRS assigned now: no stored statement can have one of them
     for s in statements:
         if "id" not in s:
             s["id"] = str(uuid.uuid4())
+            generated.add(s["id"])
         sid = s["id"].lower()
         if sid in seen:
             if not _equivalent(seen[sid], s):
@@ -317,7 +319,7 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
         fresh.append(s)
 
     existing = {}
-    keys = list(seen)
+    keys = [k for k in seen if k not in generated]
     for chunk in range(0, len(keys), 500):
         for sid, data in db.session.execute(
             select(XapiStatement.statement_id, XapiStatement.data).where(
@@ -395,12 +397,13 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
             "has_attachments": bool(s.get("attachments")),
             "data": dumps(s),
         })
-    # Core executemany (no ORM bookkeeping): the write lock is held only for the inserts and the commit.
-    db.session.execute(XapiStatement.__table__.insert(), rows)
+    # Driver-level executemany (no ORM bookkeeping, no statement compilation): the write lock is held only
+    # for the inserts and the commit.
+    insert_rows(XapiStatement.__table__, rows)
     if agent_rows:
-        db.session.execute(XapiStatementAgent.__table__.insert(), agent_rows)
+        insert_rows(XapiStatementAgent.__table__, agent_rows)
     if act_rows:
-        db.session.execute(XapiStatementActivity.__table__.insert(), act_rows)
+        insert_rows(XapiStatementActivity.__table__, act_rows)
     if all_defs:
         _merge_activity_definitions(all_defs)
     for part in parts:
@@ -413,6 +416,33 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
         )
     _after_store(to_store, [r["statement_id"] for r in rows], [r["person_id"] for r in rows], list(void_targets))
     return SaveResult(ids=ids, stored=to_store)
+
+
+_INSERT_SQL: dict[tuple, tuple[str, list]] = {}
+
+
+def insert_rows(table, rows: list[dict]) -> None:
+    """INSERT `rows` (dicts with the same keys) into `table` in the session's transaction with one executemany.
+
+    The SQL text and the columns' bind processors (datetimes and booleans on SQLite) are prepared once per
+    dialect, table and column set, so the per-row cost is that of the driver; errors still arrive as
+    SQLAlchemy's exceptions (IntegrityError for a duplicate key)."""
+    conn = db.session.connection()
+    dialect = conn.dialect
+    cols = tuple(rows[0])
+    key = (dialect.name, table.name, cols)
+    prepared = _INSERT_SQL.get(key)
+    if prepared is None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        quote = dialect.identifier_preparer.quote
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+               f"VALUES ({', '.join([mark] * len(cols))})")
+        prepared = (sql, [table.c[c].type._cached_bind_processor(dialect) for c in cols])
+        _INSERT_SQL[key] = prepared
+    sql, procs = prepared
+    pairs = list(zip(cols, procs, strict=True))
+    params = [tuple(row[c] if proc is None or row[c] is None else proc(row[c]) for c, proc in pairs) for row in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 def _after_store(stored: list[dict], sids: list[str], persons: list[int | None], voided_ids: list[str]) -> None:

@@ -6,13 +6,13 @@ so there is never a completion without its record or a record without its comple
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
 
+from lms.ids import uuid7
 from lms.timeutil import utcnow
 
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -62,7 +62,7 @@ class LearningEvent:
     result: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
     timestamp: datetime = field(default_factory=utcnow)
-    statement_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    statement_id: str = field(default_factory=uuid7)
     course_id: int | None = None
     lesson_id: int | None = None
     # optional: context extensions (IRI → value) and the registration (attempt) UUID of the statement

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import UTC
 
 from flask import current_app
@@ -58,7 +59,7 @@ def statement_for(event: LearningEvent) -> dict:
         activity.definition = definition
     ts = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
     st = Statement(
-        id=event.statement_id,
+        id=uuid.UUID(event.statement_id),  # an object: tincan's string check knows UUID versions 1–5 only
         actor=Agent(account=AgentAccount(home_page=acc["homePage"], name=acc["name"])),
         verb=verb,
         object=activity,

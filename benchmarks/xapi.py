@@ -72,6 +72,7 @@ def server_env(instance: Path, db_url: str) -> dict:
     env = dict(os.environ)
     env.update({
         "LMS_INSTANCE_PATH": str(instance), "LMS_DATABASE_URL": db_url, "LMS_SECRET_KEY": "bench-" + "x" * 24,
+        "LMS_DATA_KEY": "62656e63682d6b65792d62656e63682d6b65792d62656e63682d6b65792d3332",
         "LMS_BASE_URL": "http://127.0.0.1", "LMS_ENV": "production", "LMS_FORCE_HTTPS": "false",
         "LMS_QUEUE_URL": f"sqlite:///{instance}/queue.sqlite3",
         "LMS_PLUGINS": "xapi",  # the LRS alone: what is measured, unaffected by other plugins' work in progress

@@ -17,6 +17,9 @@ class MicrolecturePlugin(Plugin):
         "MICROLECTURE_MAX_UPLOAD_BYTES": 4 * 1024**3,  # 4 GB
         "MICROLECTURE_CHUNK_BYTES": 8 * 1024**2,  # one PUT of a resumable upload
         "MICROLECTURE_UPLOAD_EXPIRY_HOURS": 72,  # an unfinished upload can be resumed this long
+        # Per-person quota on kept originals plus uploads in progress (0 = no limit)
+        "MICROLECTURE_QUOTA_BYTES": 20 * 1024**3,  # 20 GB
+        "MICROLECTURE_QUOTA_FILES": 100,
         "MICROLECTURE_MAX_DURATION_SECONDS": 3 * 3600,
         "MICROLECTURE_PROBE_TIMEOUT": 300,
         "MICROLECTURE_LADDER": [720, 480, 360],

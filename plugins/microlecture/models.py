@@ -113,6 +113,9 @@ class Upload(db.Model):
     size: Mapped[int] = mapped_column(BigInteger)
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16), default="receiving")  # receiving|accepted|rejected|cancelled
+    # The original this upload became (accepted uploads): it counts against the uploader's quota while the
+    # video still keeps it as its original or previous original.
+    stored_key: Mapped[str | None] = mapped_column(String(255))
     error_code: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

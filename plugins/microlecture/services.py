@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import false, func, select
+from sqlalchemy import false, func, select, text
 
 from lms import events
 from lms.audit import services as audit
@@ -121,6 +121,7 @@ def start_upload(video: Video, user, filename: str, size: int) -> Upload:
         on_disk = st.size(existing.part_key) if st.exists(existing.part_key) else 0
         existing.received = min(existing.received, on_disk)
         return existing
+    _reserve_quota(user, video, size)
     for old in db.session.scalars(select(Upload).where(Upload.video_id == video.id, Upload.state == "receiving")):
         _drop_upload(old, "cancelled")
     up = Upload(token=secrets.token_hex(16), video_id=video.id, user_id=user.id, filename=filename, size=size,
@@ -129,6 +130,77 @@ def start_upload(video: Video, user, filename: str, size: int) -> Upload:
     video.status = "uploading"
     db.session.flush()
     return up
+
+
+# --- per-user quota (UP-02) --------------------------------------------------------------------------------
+QUOTA_LOCK_NS = 0x6D6C  # first key of pg_advisory_xact_lock(ns, user id): "ml"
+
+
+@dataclass
+class QuotaUsage:
+    bytes: int
+    files: int
+    bytes_limit: int  # 0: no limit
+    files_limit: int
+
+    def as_dict(self) -> dict:
+        return {"bytes_used": self.bytes, "bytes_limit": self.bytes_limit, "files_used": self.files,
+                "files_limit": self.files_limit}
+
+
+def quota_usage(user_id: int, exclude_video_id: int | None = None) -> QuotaUsage:
+    """What a person's uploads hold: uploads being received (their declared size is reserved) and accepted
+    uploads whose original their video still keeps. Files a person no longer has do not count.
+    """
+    from sqlalchemy import and_, or_
+
+    kept = and_(Upload.state == "accepted", Upload.stored_key.is_not(None),
+                or_(Upload.stored_key == Video.original_key, Upload.stored_key == Video.previous_original_key))
+    q = (select(func.coalesce(func.sum(Upload.size), 0), func.count(Upload.id))
+         .join(Video, Video.id == Upload.video_id)
+         .where(Upload.user_id == user_id, or_(Upload.state == "receiving", kept)))
+    if exclude_video_id is not None:  # a new upload of a video cancels the unfinished one it replaces
+        q = q.where(or_(Upload.video_id != exclude_video_id, Upload.state != "receiving"))
+    used, files = db.session.execute(q).one()
+    return QuotaUsage(int(used), int(files), int(cfg("QUOTA_BYTES") or 0), int(cfg("QUOTA_FILES") or 0))
+
+
+def _lock_quota(user_id: int) -> None:
+    """Serialise one person's upload starts until the end of the transaction, before the usage is read.
+
+    PostgreSQL: an advisory lock per person (the next statement sees what the other start committed).
+    SQLite: a write statement that changes nothing takes the database's single write lock.
+    """
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, :uid)"), {"ns": QUOTA_LOCK_NS, "uid": user_id})
+    elif dialect == "sqlite":
+        db.session.execute(text("DELETE FROM microlecture_upload WHERE 0"))
+
+
+def _reserve_quota(user, video: Video, size: int) -> None:
+    """Refuse (413) an upload that would take the person over MICROLECTURE_QUOTA_BYTES / _QUOTA_FILES.
+
+    Checked and reserved in one locked step when the upload starts, so parallel starts cannot together
+    exceed the quota, and a refused upload never writes a byte.
+    """
+    if not int(cfg("QUOTA_BYTES") or 0) and not int(cfg("QUOTA_FILES") or 0):
+        return
+    _lock_quota(user.id)
+    usage = quota_usage(user.id, exclude_video_id=video.id)
+    if usage.files_limit and usage.files + 1 > usage.files_limit:
+        audit.log("microlecture.upload.quota", video, outcome="denied",
+                  details={"size": size, "limit": "files", **usage.as_dict()})
+        raise MicrolectureError(
+            _("已达到视频文件数量上限（%(limit)s 个）：请先删除或替换不再需要的视频。", limit=usage.files_limit), 413,
+            quota=usage.as_dict())
+    if usage.bytes_limit and usage.bytes + size > usage.bytes_limit:
+        audit.log("microlecture.upload.quota", video, outcome="denied",
+                  details={"size": size, "limit": "bytes", **usage.as_dict()})
+        raise MicrolectureError(
+            _("上传空间不足：您已使用 %(used)s，共 %(limit)s，这个文件需要 %(size)s。",
+              used=human_size(usage.bytes), limit=human_size(usage.bytes_limit), size=human_size(size)), 413,
+            quota=usage.as_dict())
 
 
 def _drop_upload(up: Upload, state: str, code: str | None = None, message: str | None = None) -> None:
@@ -197,6 +269,7 @@ def finish_upload(up: Upload, user) -> Accepted:
             st.delete(video.previous_original_key)
         video.previous_original_key = video.original_key
     video.original_key, video.original_name, video.original_size = key, up.filename, up.size
+    up.stored_key = key
     video.source = info.as_dict()
     video.duration_seconds = info.duration
     up.state = "accepted"

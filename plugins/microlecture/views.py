@@ -283,7 +283,12 @@ def upload_start(lesson_id: int):
     except (TypeError, ValueError):
         raise services.MicrolectureError(_("请求数据有误：缺少文件大小。"), 400) from None
     video = services.video_for(lesson)
-    up = services.start_upload(video, current_user, str(data.get("filename") or ""), size)
+    try:
+        up = services.start_upload(video, current_user, str(data.get("filename") or ""), size)
+    except services.MicrolectureError as exc:
+        if "quota" in exc.extra:
+            db.session.commit()  # keep the refusal's audit row; nothing else changed
+        raise
     db.session.commit()
     return jsonify(_upload_json(up)), 201
 

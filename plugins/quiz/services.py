@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import bindparam, exists, func, insert, inspect, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lms import audit, events
 from lms.accounts.models import User
@@ -534,8 +535,6 @@ def _answer_upsert(dialect: str):
     stmt = _UPSERTS.get(dialect)
     if stmt is not None:
         return stmt
-    from sqlalchemy import bindparam, exists, literal
-
     table = QuizAnswer.__table__
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -653,8 +652,36 @@ def grading_due(attempt: QuizAttempt, now: datetime | None = None) -> bool:
     return not is_contest(attempt) or (now or utcnow()) >= attempt.paper.closes_at
 
 
-def grade_attempt(attempt: QuizAttempt, now: datetime | None = None) -> bool:
-    """Machine-grade a closed attempt once, record its statements and progress (one transaction, commits)."""
+@dataclass
+class _Graded:
+    """An answer as grading sees it (plain values: no ORM object per answer)."""
+
+    response: object
+    points: float | None
+    correct: bool | None
+    needs_grading: bool
+
+
+_GRADING_COLUMNS = (QuizQuestion.id, QuizQuestion.type, QuizQuestion.stem, QuizQuestion.options,
+                    QuizQuestion.answer, QuizQuestion.partial_credit, QuizQuestion.loose_match)
+
+
+def _grading_questions(ids: list[int], cache: dict | None) -> dict:
+    """The questions grading needs, as plain rows; `cache` keeps them across the attempts of one run."""
+    cache = {} if cache is None else cache
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        cache.update({r.id: r for r in db.session.execute(
+            select(*_GRADING_COLUMNS).where(QuizQuestion.id.in_(missing)))})
+    return cache
+
+
+def grade_attempt(attempt: QuizAttempt, now: datetime | None = None, cache: dict | None = None) -> bool:
+    """Machine-grade a closed attempt once, record its statements and progress (one transaction, commits).
+
+    The answers are read with one query and written with one INSERT (never-answered questions) and one
+    UPDATE (the rest), each run for all rows at once; `cache` shares the questions between attempts.
+    """
     now = now or utcnow()
     res = db.session.execute(
         update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.status == "closed")
@@ -664,29 +691,46 @@ def grade_attempt(attempt: QuizAttempt, now: datetime | None = None) -> bool:
         db.session.rollback()
         db.session.refresh(attempt)
         return False
-    db.session.refresh(attempt)
-    questions = layout_questions(attempt)
-    answers = saved_answers(attempt.id)
+    layout = attempt.layout  # (loads the attempt when a commit expired it)
+    set_committed_value(attempt, "status", "pending")  # what the UPDATE wrote, without reading it back
+    questions = _grading_questions([e["q"] for e in layout], cache)
+    table = QuizAnswer.__table__
+    stored = {r.question_id: r for r in db.session.execute(
+        select(table.c.id, table.c.question_id, table.c.response, table.c.points, table.c.correct,
+               table.c.needs_grading, table.c.graded_at).where(table.c.attempt_id == attempt.id))}
+    answers: dict[int, _Graded] = {}
+    inserts, updates = [], []
+    for e in layout:
+        q = questions[e["q"]]
+        row = stored.get(q.id)
+        if row is not None and row.graded_at is not None and row.points is not None:
+            # checked already (practice mode): kept as it was
+            answers[q.id] = _Graded(row.response, row.points, row.correct, row.needs_grading)
+            continue
+        response = row.response if row is not None else None
+        g = TYPES[q.type].grade(q, response, e["s"])
+        answers[q.id] = _Graded(response, g.points, g.correct, g.needs_grading)
+        values = {"points": g.points, "correct": g.correct, "needs_grading": g.needs_grading,
+                  "graded_at": None if g.needs_grading else now}
+        if row is None:
+            inserts.append({"attempt_id": attempt.id, "question_id": q.id, "response": None,
+                            "saved_at": attempt.submitted_at, "comment": "", **values})
+        else:
+            updates.append({"answer_id": row.id, **{f"new_{k}": v for k, v in values.items()}})
+    if inserts:
+        db.session.execute(insert(table), inserts)
+    if updates:
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("answer_id"))
+            .values({c: bindparam(f"new_{c}") for c in ("points", "correct", "needs_grading", "graded_at")}),
+            updates)
     user = attempt.user
     lesson = attempt.paper.lesson
-    for e in attempt.layout:
-        q = questions[e["q"]]
-        a = answers.get(q.id)
-        if a is None:
-            a = QuizAnswer(attempt_id=attempt.id, question_id=q.id, response=None, saved_at=attempt.submitted_at)
-            db.session.add(a)
-            answers[q.id] = a
-        if a.graded_at is None or a.points is None:
-            _grade_answer(q, a, e["s"])
-            if not a.needs_grading:
-                a.graded_at = now
-    db.session.flush()
     if not attempt.attempted_recorded:
         _record_attempted(attempt)
-    with db.session.no_autoflush:
-        for e in attempt.layout:
-            q = questions[e["q"]]
-            _record_answered(user, lesson, attempt, q, answers[q.id], e)
+    ctx = _AnsweredContext(user, lesson, attempt)
+    for e in layout:
+        _record_answered(ctx, questions[e["q"]], answers[e["q"]], e)
     _finish_if_graded(attempt, answers)
     db.session.commit()
     return True
@@ -698,12 +742,13 @@ def grade_due_attempts(now: datetime | None = None, limit: int = 500) -> int:
     ids = list(db.session.scalars(select(QuizAttempt.id).where(QuizAttempt.status == "closed")
                                   .order_by(QuizAttempt.submitted_at).limit(limit)))
     done = 0
+    questions: dict = {}  # a contest's attempts share their questions: read once per run
     for attempt_id in ids:
         attempt = db.session.get(QuizAttempt, attempt_id)
         if not grading_due(attempt, now):
             continue
         try:
-            if grade_attempt(attempt, now):
+            if grade_attempt(attempt, now, cache=questions):
                 done += 1
         except Exception:
             db.session.rollback()
@@ -711,7 +756,18 @@ def grade_due_attempts(now: datetime | None = None, limit: int = 500) -> int:
     return done
 
 
-def _record_answered(user, lesson, attempt, q, a, entry) -> None:
+class _AnsweredContext:
+    """What every "answered" statement of one attempt shares (computed once per attempt)."""
+
+    def __init__(self, user, lesson, attempt):
+        self.user, self.lesson = user, lesson
+        self.attempt_id = attempt.id
+        self.registration = registration(attempt)
+        self.parent = events.activity_iri("lesson", lesson.id)
+        self.attempt_key = events.activity_iri("quiz-attempt", "id")
+
+
+def _record_answered(ctx: _AnsweredContext, q, a, entry) -> None:
     definition = {"name": {"zh-CN": q.stem[:200]}, "type": INTERACTION_ACTIVITY}
     definition.update(TYPES[q.type].interaction_definition(q))
     result: dict = {"response": TYPES[q.type].xapi_response(q, a.response)}
@@ -720,20 +776,16 @@ def _record_answered(user, lesson, attempt, q, a, entry) -> None:
         if entry["s"]:
             result["score"]["scaled"] = round(a.points / entry["s"], 4)
         result["success"] = bool(a.correct)
-    events.record(_answered_event(user, lesson, attempt, q, definition, result))
-
-
-def _answered_event(user, lesson, attempt, q, definition, result):
-    ev = events.LearningEvent(
-        user=user, verb="answered", object_id=events.activity_iri("quiz-question", q.id),
+    lesson = ctx.lesson
+    events.record(events.LearningEvent(
+        user=ctx.user, verb="answered", object_id=events.activity_iri("quiz-question", q.id),
         object_type=INTERACTION_ACTIVITY, object_name={"zh-CN": q.stem[:200]}, result=result,
-        context={"contextActivities": {"parent": [{"id": events.activity_iri("lesson", lesson.id)}]},
-                 "extensions": {events.activity_iri("quiz-attempt", "id"): attempt.id}},
-        course_id=lesson.course_id, lesson_id=lesson.id, registration=registration(attempt),
+        context={"contextActivities": {"parent": [{"id": ctx.parent}]},
+                 "extensions": {ctx.attempt_key: ctx.attempt_id}},
+        course_id=lesson.course_id, lesson_id=lesson.id, registration=ctx.registration,
         # The full cmi.interaction definition (with correctResponsesPattern) lives only in the stored statement.
         object_definition=definition,
-    )
-    return ev
+    ))
 
 
 def _finish_if_graded(attempt: QuizAttempt, answers: dict[int, QuizAnswer]) -> None:

@@ -506,6 +506,38 @@ def test_contest_is_graded_when_it_closes(member_client, fixed_paper, db, record
     assert next(e for e in recorded_events if e.verb == "attempted").timestamp == attempt.started_at
 
 
+def test_closing_grades_every_contestant_with_their_own_answers(fixed_paper, users, make_user, org, db,
+                                                              recorded_events):
+    """One grading run, several people: each is scored on what they saved; unanswered questions count 0."""
+    lesson, paper, qs = fixed_paper
+    with freeze_time(utcnow()) as clock:
+        paper.closes_at = utcnow() + timedelta(minutes=10)
+        db.session.commit()
+        people = {"all right": users.member, "half": make_user("李四", org.a), "blank": make_user("王五", org.a)}
+        answers = {"all right": right_answers(qs),
+                   "half": {str(qs["single"].id): 1, str(qs["truefalse"].id): False},
+                   "blank": {}}
+        ids = {}
+        for key, person in people.items():
+            attempt = services.start_attempt(paper, person)
+            ids[key] = attempt.id
+            assert services.submit_with_answers(attempt, answers[key]) is None
+        clock.tick(timedelta(minutes=11))
+        assert services.grade_due_attempts() == 3
+    db.session.expire_all()
+    got = {k: db.session.get(QuizAttempt, i) for k, i in ids.items()}
+    assert (got["all right"].status, got["all right"].score) == ("pending", 8)  # the short answer waits
+    assert (got["half"].status, got["half"].score, got["half"].passed) == ("graded", 2, False)
+    assert (got["blank"].status, got["blank"].score, got["blank"].passed) == ("graded", 0, False)
+    blank_rows = list(db.session.scalars(select(QuizAnswer).where(QuizAnswer.attempt_id == ids["blank"])))
+    assert len(blank_rows) == 5 and all(a.points == 0 and a.graded_at for a in blank_rows)
+    tf = db.session.scalar(select(QuizAnswer).where(QuizAnswer.attempt_id == ids["half"],
+                                                    QuizAnswer.question_id == qs["truefalse"].id))
+    assert tf.response is False and tf.correct is False and tf.points == 0
+    assert [e.verb for e in recorded_events].count("answered") == 15
+    assert services.grade_due_attempts() == 0  # graded once
+
+
 def test_empty_keepalive_save_writes_nothing_and_reports_a_closed_attempt(member_client, fixed_paper, db):
     lesson, paper, qs = fixed_paper
     with freeze_time(utcnow()) as clock:

@@ -50,6 +50,7 @@ VERBS = [f"http://adlnet.gov/expapi/verbs/{v}" for v in (
     "resumed", "shared", "voided-not", "asked")]
 ACTIVITIES = 2000
 CLIENTS = 4
+DATA_KEY = "62656e63682d6b65792d62656e63682d6b65792d62656e63682d6b65792d3332"  # production needs a field key
 
 
 def statement(rng: random.Random) -> dict:
@@ -72,7 +73,7 @@ def server_env(instance: Path, db_url: str) -> dict:
     env = dict(os.environ)
     env.update({
         "LMS_INSTANCE_PATH": str(instance), "LMS_DATABASE_URL": db_url, "LMS_SECRET_KEY": "bench-" + "x" * 24,
-        "LMS_DATA_KEY": "62656e63682d6b65792d62656e63682d6b65792d62656e63682d6b65792d3332",
+        "LMS_DATA_KEY": DATA_KEY,
         "LMS_BASE_URL": "http://127.0.0.1", "LMS_ENV": "production", "LMS_FORCE_HTTPS": "false",
         "LMS_QUEUE_URL": f"sqlite:///{instance}/queue.sqlite3",
         "LMS_PLUGINS": "xapi",  # the LRS alone: what is measured, unaffected by other plugins' work in progress
@@ -201,8 +202,8 @@ def fill(instance: Path, db_url: str, target: int, seed: int) -> tuple[int, floa
     from plugins.xapi.services import save_statements
 
     app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": db_url, "ENV": "production",
-                      "SECRET_KEY": "bench-" + "x" * 24, "BASE_URL": "http://127.0.0.1", "FORCE_HTTPS": False,
-                      "PLUGINS": ["xapi"]})
+                      "SECRET_KEY": "bench-" + "x" * 24, "DATA_KEY": DATA_KEY, "BASE_URL": "http://127.0.0.1",
+                      "FORCE_HTTPS": False, "PLUGINS": ["xapi"]})
     rng = random.Random(seed)
     authority = {"objectType": "Agent", "name": "bench", "account": {"homePage": "http://127.0.0.1",
                                                                      "name": "xapi-client-1"}}
@@ -233,7 +234,7 @@ def stored_range(instance: Path, db_url: str):
     from plugins.xapi.models import XapiStatement
 
     app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": db_url, "ENV": "production",
-                      "SECRET_KEY": "bench-" + "x" * 24, "FORCE_HTTPS": False, "PLUGINS": ["xapi"]})
+                      "SECRET_KEY": "bench-" + "x" * 24, "DATA_KEY": DATA_KEY, "FORCE_HTTPS": False, "PLUGINS": ["xapi"]})
     with app.app_context():
         lo, hi = db.session.execute(select(func.min(XapiStatement.stored), func.max(XapiStatement.stored))).one()
         db.engine.dispose()

@@ -15,6 +15,19 @@ LETTERS = "ABCDEFGH"
 MAX_OPTIONS = len(LETTERS)
 
 
+class Problem(str):
+    """A problem with a question's data: the sentence for the user, and the field it is about (the editor
+    shows it beside that field; the importer tells answer problems apart). Fields: type, stem, options,
+    answer, score, difficulty."""
+
+    field: str
+
+    def __new__(cls, message, field: str = "type"):
+        obj = super().__new__(cls, str(message))
+        obj.field = field
+        return obj
+
+
 @dataclass
 class Grade:
     points: float | None  # None: a teacher has to grade it
@@ -80,9 +93,9 @@ class SingleChoice(QuestionType):
         errs = _validate_options(data)
         ans = data.get("answer")
         if not isinstance(ans, list) or len(ans) != 1:
-            errs.append(str(_l("单选题必须有且只有一个正确答案")))
+            errs.append(Problem(_l("单选题必须有且只有一个正确答案"), "answer"))
         elif not _indexes_ok(ans, data):
-            errs.append(str(_l("答案不在已填写的选项中")))
+            errs.append(Problem(_l("答案不在已填写的选项中"), "answer"))
         return errs
 
     def clean_response(self, question, raw):
@@ -126,11 +139,11 @@ class MultipleChoice(SingleChoice):
         errs = _validate_options(data)
         ans = data.get("answer")
         if not isinstance(ans, list) or not ans:
-            errs.append(str(_l("多选题至少要有一个正确答案")))
+            errs.append(Problem(_l("多选题至少要有一个正确答案"), "answer"))
         elif not _indexes_ok(ans, data):
-            errs.append(str(_l("答案不在已填写的选项中")))
+            errs.append(Problem(_l("答案不在已填写的选项中"), "answer"))
         elif len(set(ans)) != len(ans):
-            errs.append(str(_l("答案中有重复的选项")))
+            errs.append(Problem(_l("答案中有重复的选项"), "answer"))
         return errs
 
     def clean_response(self, question, raw):
@@ -167,7 +180,7 @@ class TrueFalse(QuestionType):
 
     def validate(self, data):
         if not isinstance(data.get("answer"), bool):
-            return [str(_l("判断题答案应为“对”或“错”"))]
+            return [Problem(_l("判断题答案应为“对”或“错”"), "answer")]
         return []
 
     def clean_response(self, question, raw):
@@ -210,9 +223,9 @@ class FillIn(QuestionType):
         if not isinstance(ans, list) or not ans or any(
             not isinstance(b, list) or not [a for a in b if str(a).strip()] for b in ans
         ):
-            return [str(_l("填空题每个空至少要有一个可接受的答案"))]
+            return [Problem(_l("填空题每个空至少要有一个可接受的答案"), "answer")]
         if len(ans) > 20:
-            return [str(_l("填空题最多 20 个空"))]
+            return [Problem(_l("填空题最多 20 个空"), "answer")]
         return []
 
     def clean_response(self, question, raw):
@@ -252,10 +265,10 @@ class FillIn(QuestionType):
         return "[,]".join(response or [])
 
     def answer_text(self, question):
-        return "；".join(" | ".join(str(a) for a in b) for b in question.answer)
+        return str(_l("；")).join(" | ".join(str(a) for a in b) for b in question.answer)
 
     def response_text(self, question, response):
-        return "；".join(response or [])
+        return str(_l("；")).join(response or [])
 
 
 class ShortAnswer(QuestionType):
@@ -266,7 +279,7 @@ class ShortAnswer(QuestionType):
 
     def validate(self, data):
         if not isinstance(data.get("answer", ""), str):
-            return [str(_l("简答题参考答案应为文字"))]
+            return [Problem(_l("简答题参考答案应为文字"), "answer")]
         return []
 
     def clean_response(self, question, raw):
@@ -306,11 +319,11 @@ def _validate_options(data) -> list[str]:
     opts = data.get("options") or []
     errs = []
     if len(opts) < 2:
-        errs.append(str(_l("选择题至少需要两个选项")))
+        errs.append(Problem(_l("选择题至少需要两个选项"), "options"))
     if len(opts) > MAX_OPTIONS:
-        errs.append(str(_l("选项最多 8 个（A–H）")))
+        errs.append(Problem(_l("选项最多 8 个（A–H）"), "options"))
     if any(not str(o).strip() for o in opts):
-        errs.append(str(_l("选项内容不能为空，也不能跳过中间的选项")))
+        errs.append(Problem(_l("选项内容不能为空，也不能跳过中间的选项"), "options"))
     return errs
 
 
@@ -324,17 +337,17 @@ def validate_question(data: dict) -> list[str]:
     errs: list[str] = []
     qtype = TYPES.get(data.get("type") or "")
     if qtype is None:
-        return [str(_l("未知题型"))]
+        return [Problem(_l("未知题型"), "type")]
     if not (data.get("stem") or "").strip():
-        errs.append(str(_l("题干不能为空")))
+        errs.append(Problem(_l("题干不能为空"), "stem"))
     elif len(data["stem"]) > 5000:
-        errs.append(str(_l("题干不能超过 5000 字")))
+        errs.append(Problem(_l("题干不能超过 5000 字"), "stem"))
     score = data.get("score")
     if not isinstance(score, (int, float)) or score <= 0 or score > 1000:
-        errs.append(str(_l("分值必须是 0 到 1000 之间的正数")))
+        errs.append(Problem(_l("分值必须是 0 到 1000 之间的正数"), "score"))
     if data.get("difficulty") not in (1, 2, 3):
-        errs.append(str(_l("难度应为 简单、中等 或 困难")))
+        errs.append(Problem(_l("难度应为 简单、中等 或 困难"), "difficulty"))
     if not qtype.uses_options and data.get("options"):
-        errs.append(str(_l("%(t)s不应填写选项", t=qtype.label)))
+        errs.append(Problem(_l("%(t)s不应填写选项", t=qtype.label), "options"))
     errs.extend(qtype.validate(data))
     return errs

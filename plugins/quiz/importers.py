@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
-from plugins.quiz.grading import LETTERS, TYPES, validate_question
+from plugins.quiz.grading import LETTERS, TYPES, Problem, validate_question
 
 HEADERS = ["题型", "题干"] + [f"选项{c}" for c in LETTERS] + ["答案", "解析", "分值", "难度", "标签"]
 OPTIONAL_HEADERS = ["多选部分得分", "忽略大小写全半角"]
+# The type and difficulty names written in the files (the template's values, Chinese whatever the reader's
+# language, so that an exported bank imports again); pages show TYPES[key].label and DIFFICULTIES instead.
 TYPE_LABELS = {"single": "单选题", "multiple": "多选题", "truefalse": "判断题", "fill": "填空题", "short": "简答题"}
 _TYPE_ALIASES = {
     "单选": "single", "单选题": "single", "单项选择": "single", "单项选择题": "single",
@@ -94,7 +96,7 @@ def build_question(fields: dict) -> tuple[dict, list[str]]:
     raw_type = _s(fields.get("type"))
     qtype = _TYPE_ALIASES.get(raw_type) or (raw_type if raw_type in TYPES else None)
     if qtype is None:
-        return {}, [_("未知题型“%(t)s”，应为 单选题、多选题、判断题、填空题 或 简答题", t=raw_type or _("空"))]
+        return {}, [Problem(_("未知题型“%(t)s”，应为 单选题、多选题、判断题、填空题 或 简答题", t=raw_type or _("空")))]
     options = [_s(o) for o in fields.get("options") or []]
     while options and not options[-1]:
         options.pop()
@@ -109,7 +111,7 @@ def build_question(fields: dict) -> tuple[dict, list[str]]:
         "loose_match": _s(fields.get("loose")).upper() not in {"否", "N", "NO", "FALSE", "0", "错"},
     }
     if not TYPES[qtype].uses_options and options:
-        errs.append(_("%(t)s不应填写选项", t=TYPE_LABELS[qtype]))
+        errs.append(Problem(_("%(t)s不应填写选项", t=TYPES[qtype].label), "options"))
     score_text = _s(fields.get("score"))
     try:
         data["score"] = float(score_text) if score_text else 1.0
@@ -120,22 +122,22 @@ def build_question(fields: dict) -> tuple[dict, list[str]]:
     if qtype in ("single", "multiple"):
         letters = parse_letters(answer_text)
         if not answer_text:
-            errs.append(_("答案不能为空"))
+            errs.append(Problem(_("答案不能为空"), "answer"))
             data["answer"] = []
         elif letters is None:
-            errs.append(_("答案“%(a)s”应为选项字母，如 A 或 ABD", a=answer_text))
+            errs.append(Problem(_("答案“%(a)s”应为选项字母，如 A 或 ABD", a=answer_text), "answer"))
             data["answer"] = []
         else:
             data["answer"] = letters
             bad = [LETTERS[i] for i in letters if i >= len(options)]
             if bad:
-                errs.append(_("答案“%(a)s”不在已填写的选项中", a="".join(bad)))
+                errs.append(Problem(_("答案“%(a)s”不在已填写的选项中", a="".join(bad)), "answer"))
                 data["answer"] = []
     elif qtype == "truefalse":
         up = unicode_upper(answer_text)
         data["answer"] = True if up in _TRUE else False if up in _FALSE else None
         if data["answer"] is None:
-            errs.append(_("判断题答案应为“对”或“错”"))
+            errs.append(Problem(_("判断题答案应为“对”或“错”"), "answer"))
     elif qtype == "fill":
         data["answer"] = parse_fill_answer(answer_text)
     else:
@@ -143,7 +145,7 @@ def build_question(fields: dict) -> tuple[dict, list[str]]:
     if not errs:
         errs = validate_question(data)
     else:
-        errs += [e for e in validate_question(data) if "答案" not in e]
+        errs += [e for e in validate_question(data) if e.field != "answer"]  # the answer's problem is said
     return data, errs
 
 
@@ -199,7 +201,7 @@ def read_excel(data: bytes) -> ImportResult:
         return result
     missing = [h for h in ("题型", "题干", "答案") if h not in columns]
     if missing:
-        result.errors.append((header_row, _("表头缺少列：%(c)s", c="、".join(missing))))
+        result.errors.append((header_row, _("表头缺少列：%(c)s", c=_("、").join(missing))))
         wb.close()
         return result
 
@@ -228,7 +230,7 @@ def read_excel(data: bytes) -> ImportResult:
             continue
         data, errs = build_question(fields)
         if errs:
-            result.errors.append((n, "；".join(errs)))
+            result.errors.append((n, _("；").join(errs)))
         else:
             data["row"] = n
             result.questions.append(data)
@@ -374,7 +376,7 @@ def read_aiken(data: bytes) -> ImportResult:
         data_, errs = build_question({"type": qtype, "stem": " ".join(stem_lines), "options": options,
                                       "answer": answer})
         if errs:
-            result.errors.append((start, "；".join(errs)))
+            result.errors.append((start, _("；").join(errs)))
         else:
             data_["row"] = start
             result.questions.append(data_)
@@ -441,7 +443,7 @@ def read_gift(data: bytes) -> ImportResult:
                   "explanation": explanation, "tags": tags, "partial": "是" if q.get("partial") else "否"}
         data_, errs = build_question(fields)
         if errs:
-            result.errors.append((start, "；".join(errs)))
+            result.errors.append((start, _("；").join(errs)))
         else:
             data_["row"] = start
             result.questions.append(data_)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -10,7 +11,7 @@ from lms.extensions import db
 from lms.timeutil import utcnow
 
 QUESTION_TYPES = ("single", "multiple", "truefalse", "fill", "short")
-DIFFICULTIES = {1: "简单", 2: "中等", 3: "困难"}
+DIFFICULTIES = {1: _l("简单"), 2: _l("中等"), 3: _l("困难")}
 MODES = ("practice", "exam")
 REVEALS = ("immediately", "after_close", "never")
 
@@ -70,7 +71,8 @@ class QuizQuestion(db.Model):
 
     @property
     def difficulty_label(self) -> str:
-        return DIFFICULTIES.get(self.difficulty, str(self.difficulty))
+        """In the reader's language (the Excel files use importers.DIFFICULTY_LABELS)."""
+        return str(DIFFICULTIES.get(self.difficulty, self.difficulty))
 
 
 class QuizQuestionTag(db.Model):

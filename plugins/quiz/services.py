@@ -25,6 +25,7 @@ from lms.extensions import db
 from lms.timeutil import utcnow
 from plugins.quiz.grading import LETTERS, TYPES
 from plugins.quiz.models import (
+    DIFFICULTIES,
     QuizAnswer,
     QuizAttempt,
     QuizBank,
@@ -176,8 +177,8 @@ def rule_label(rule: QuizDrawRule) -> str:
     if rule.tag:
         parts.append(_("标签“%(t)s”", t=rule.tag))
     if rule.difficulty:
-        parts.append({1: _("简单"), 2: _("中等"), 3: _("困难")}[rule.difficulty])
-    return "，".join(parts)
+        parts.append(str(DIFFICULTIES[rule.difficulty]))
+    return _("，").join(parts)
 
 
 def rule_candidates(paper: QuizPaper, rule: QuizDrawRule, bank_ids: list[int] | None = None) -> list[int]:
@@ -267,7 +268,7 @@ def publish_problems(paper: QuizPaper) -> list[str]:
 def publish_paper(paper: QuizPaper) -> None:
     problems = publish_problems(paper)
     if problems:
-        raise QuizError("；".join(problems))
+        raise QuizError(_("；").join(problems))
     paper.status = "published"
     paper.published_at = paper.published_at or utcnow()
     audit.log("quiz.paper_publish", paper)

@@ -156,19 +156,11 @@ def _question_data(form: QuestionForm) -> tuple[dict, list[str]]:
 
 
 def _attach_errors(form: QuestionForm, errors: list[str]) -> None:
+    """Each problem beside the field it is about (grading.Problem.field), in any language."""
+    beside = {"stem": form.stem, "options": form.option_a, "answer": form.answer, "score": form.score,
+              "difficulty": form.difficulty}
     for e in errors:
-        if "题干" in e:
-            form.stem.errors.append(e)
-        elif "选项" in e and "答案" not in e:
-            form.option_a.errors.append(e)
-        elif "答案" in e or "空" in e:
-            form.answer.errors.append(e)
-        elif "分值" in e:
-            form.score.errors.append(e)
-        elif "难度" in e:
-            form.difficulty.errors.append(e)
-        else:
-            form.qtype.errors.append(e)
+        beside.get(getattr(e, "field", ""), form.qtype).errors.append(e)
 
 
 @bp.route("/course/<int:course_id>/bank/new", methods=["GET", "POST"])
@@ -259,7 +251,7 @@ def bank_import(course_id: int):
                 (_import_dir() / token).write_bytes(data)
                 session["quiz_import"] = {"token": token, "course_id": course.id, "fmt": fmt}
     return render_template("quiz/import.html", course=course, form=form, result=result, token=token,
-                           confirm=ActionForm(), type_labels=importers.TYPE_LABELS)
+                           confirm=ActionForm(), types=TYPES)
 
 
 @bp.route("/course/<int:course_id>/bank/import/confirm", methods=["POST"])
@@ -439,13 +431,13 @@ def paper_add_rule(lesson_id: int):
         problems = services.publish_problems(paper) if paper.is_published else []
         if problems:
             db.session.rollback()
-            flash(_("规则未保存：%(p)s", p="；".join(problems)), "error")
+            flash(_("规则未保存：%(p)s", p=_("；").join(problems)), "error")
         else:
             audit.log("quiz.paper_rule_add", paper)
             db.session.commit()
             flash(_("抽题规则已添加。"), "success")
     else:
-        flash("；".join(e for errs in form.errors.values() for e in errs), "error")
+        flash(_("；").join(str(e) for errs in form.errors.values() for e in errs), "error")
     return redirect(url_for("quiz.paper_edit", lesson_id=lesson.id))
 
 

@@ -390,8 +390,11 @@ def main() -> None:
     # Steady state: after every member has started, before the first submit (no page-load or submit storm).
     started = max(stats.get("start_ms_at", [0]))
     first_submit = min(stats.get("submit_ms_at", [0]) or [0]) - pct(submit, 0) / 1000
-    steady = [ms for ms, at in zip(autosave, stats.get("autosave_ms_at", []), strict=True)
-              if started < at - ms / 1000 and at < first_submit]
+    timed = list(zip(autosave, stats.get("autosave_ms_at", []), strict=True))
+    steady = [ms for ms, at in timed if started < at - ms / 1000 and at < first_submit]
+    # The two bursts: autosaves sent while members were still starting, and once submitting had begun.
+    ramp = [ms for ms, at in timed if at - ms / 1000 <= started]
+    storm = [ms for ms, at in timed if at >= first_submit]
     errors = stats.get("5xx", 0) + stats.get("transport_errors", 0) + stats.get("unexpected", 0)
     submitted = sum(1 for m in members if m.submitted)
     print(f"quiz contest: {args.members} members, {args.questions} questions, {elapsed:.0f} s, "
@@ -400,10 +403,15 @@ def main() -> None:
           f"  max {max(autosave or [0]):7.1f} ms  ({len(autosave) / max(elapsed, 1):.0f}/s)")
     print(f"  steady     {len(steady):6d}  p50 {pct(steady, 50):7.1f} ms  p95 {pct(steady, 95):7.1f} ms"
           "  (autosaves between the last start and the first submit)")
+    print(f"  ramp       {len(ramp):6d}  p50 {pct(ramp, 50):7.1f} ms  p95 {pct(ramp, 95):7.1f} ms"
+          f"  max {max(ramp or [0]):7.1f} ms  (sent while members were still starting)")
+    print(f"  storm      {len(storm):6d}  p50 {pct(storm, 50):7.1f} ms  p95 {pct(storm, 95):7.1f} ms"
+          f"  max {max(storm or [0]):7.1f} ms  (sent once the submits had begun)")
     print(f"  submits    {len(submit):6d}  p50 {pct(submit, 50):7.1f} ms  p95 {pct(submit, 95):7.1f} ms"
           f"  max {max(submit or [0]):7.1f} ms")
-    print(f"  page loads {len(stats.get('page_ms', [])):6d}  p95 {pct(stats.get('page_ms', []), 95):7.1f} ms;"
-          f"  starts p95 {pct(stats.get('start_ms', []), 95):.1f} ms")
+    pages, starts = stats.get("page_ms", []), stats.get("start_ms", [])
+    print(f"  page loads {len(pages):6d}  p50 {pct(pages, 50):7.1f} ms  p95 {pct(pages, 95):7.1f} ms;"
+          f"  starts p50 {pct(starts, 50):.1f} ms  p95 {pct(starts, 95):.1f} ms")
     print(f"  grading after the close (periodic task): {graded} attempts in {grading_s:.1f} s "
           f"({graded / max(grading_s, 0.001):.1f}/s, with their xAPI statements)")
     print(f"  submitted {submitted}/{args.members}, attempts left open {open_left}, 5xx {stats.get('5xx', 0)}, "

@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, g, request, session
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
 from lms.accounts.models import User
@@ -117,8 +118,8 @@ def prune_expired() -> int:
 
 
 _BROWSERS = (
-    ("MicroMessenger", "微信"),
-    ("DingTalk", "钉钉"),
+    ("MicroMessenger", _l("微信")),
+    ("DingTalk", _l("钉钉")),
     ("Edg/", "Edge"),
     ("Firefox/", "Firefox"),
     ("Chrome/", "Chrome"),
@@ -144,7 +145,7 @@ def describe_user_agent(ua: str | None) -> str:
     system = next((label for key, label in _SYSTEMS if key in ua), "")
     if not browser and not system:
         return re.sub(r"[^\w./ -]", "", ua)[:40]
-    return " · ".join(p for p in (browser, system) if p)
+    return " · ".join(str(p) for p in (browser, system) if p)
 
 
 def _load_session() -> UserSession | None:

@@ -1,6 +1,7 @@
 """Course logic without request objects: enrolment, progress and completion (no commits here)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from lms import events
@@ -277,12 +278,12 @@ def save_cover(stream, max_bytes: int) -> str:
 
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise CourseError(f"封面图片不能超过 {max_bytes // (1024 * 1024)} MB。")
+        raise CourseError(_("封面图片不能超过 %(n)s MB。", n=max_bytes // (1024 * 1024)))
     if not data:
-        raise CourseError("上传的封面图片是空文件。")
+        raise CourseError(_("上传的封面图片是空文件。"))
     ext = sniff_image(data[:16])
     if ext is None:
-        raise CourseError("封面图片只支持 JPG、PNG 或 WebP 格式。")
+        raise CourseError(_("封面图片只支持 JPG、PNG 或 WebP 格式。"))
     rel = f"courses/covers/{secrets.token_hex(16)}.{ext}"
     target = Path(current_app.config["MEDIA_ROOT"]) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -325,9 +326,9 @@ def publish(course: Course, user) -> None:
     from lms import audit
 
     if not any(ls.status == "published" and lesson_types.get(ls.type) for ls in course.lessons):
-        raise CourseError("课程至少要有一个已发布且可用的课时，才能发布。")
+        raise CourseError(_("课程至少要有一个已发布且可用的课时，才能发布。"))
     if not course.title.strip():
-        raise CourseError("课程名称不能为空。")
+        raise CourseError(_("课程名称不能为空。"))
     course.status = "published"
     if course.published_at is None:
         course.published_at = utcnow()
@@ -378,7 +379,7 @@ def add_lesson(course: Course, *, title: str, type_key: str, chapter=None, requi
                status: str = "published") -> Lesson:
     lt = lesson_types.get(type_key)
     if lt is None:
-        raise CourseError("该课时类型不可用。")
+        raise CourseError(_("该课时类型不可用。"))
     siblings = [ls for ls in course.lessons if ls.chapter_id == (chapter.id if chapter else None)]
     lesson = Lesson(course_id=course.id, chapter_id=chapter.id if chapter else None, title=title.strip()[:200],
                     type=type_key, required=required, status=status,

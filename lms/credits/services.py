@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from lms.credits.models import (
@@ -85,7 +86,7 @@ def _q(value) -> Decimal:
 def normalize_params(kind: str, params: dict | None) -> dict:
     """Validate and normalise the params of a rule kind; raises CreditError with a readable message."""
     if kind not in RULE_KINDS:
-        raise CreditError(f"未知的学时规则类型：{kind}")
+        raise CreditError(_("未知的学时规则类型：%(kind)s", kind=kind))
     params = dict(params or {})
     try:
         if kind == "course_fixed":
@@ -95,36 +96,36 @@ def normalize_params(kind: str, params: dict | None) -> dict:
             for t in params.get("tiers") or []:
                 m, h = float(t["min_minutes"]), float(t["hours"])
                 if m < 0 or h < 0 or h > 100:
-                    raise CreditError("分档的时长与学时不能为负数，学时不能超过 100。")
+                    raise CreditError(_("分档的时长与学时不能为负数，学时不能超过 100。"))
                 tiers.append({"min_minutes": m, "hours": h})
             if not tiers:
-                raise CreditError("请至少设置一个时长分档。")
+                raise CreditError(_("请至少设置一个时长分档。"))
             tiers.sort(key=lambda t: -t["min_minutes"])
             passed = float(params.get("passed_test", 0) or 0)
             if passed < 0 or passed > 100:
-                raise CreditError("测验通过的学时须在 0 到 100 之间。")
+                raise CreditError(_("测验通过的学时须在 0 到 100 之间。"))
             return {"tiers": tiers, "passed_test": passed}
         if kind == "effective_time":
             mph = float(params.get("minutes_per_hour", 0))
             step = float(params.get("step", 0.25) or 0)
             if mph <= 0 or mph > 600:
-                raise CreditError("每学时对应的分钟数须在 1 到 600 之间。")
+                raise CreditError(_("每学时对应的分钟数须在 1 到 600 之间。"))
             if step < 0 or step > 8:
-                raise CreditError("取整单位须在 0 到 8 学时之间。")
+                raise CreditError(_("取整单位须在 0 到 8 学时之间。"))
             return {"minutes_per_hour": mph, "step": step}
         if kind == "in_person":
             out = {}
             for key in ("full_day", "half_day", "per_hour"):
                 v = float(params.get(key, DEFAULT_PARAMS["in_person"][key]))
                 if v < 0 or v > 24:
-                    raise CreditError("线下学习的学时须在 0 到 24 之间。")
+                    raise CreditError(_("线下学习的学时须在 0 到 24 之间。"))
                 out[key] = v
             return out
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CreditError):
             raise
-        raise CreditError("学时规则的参数格式不正确。") from exc
-    raise CreditError(f"未知的学时规则类型：{kind}")
+        raise CreditError(_("学时规则的参数格式不正确。")) from exc
+    raise CreditError(_("未知的学时规则类型：%(kind)s", kind=kind))
 
 
 def default_rule(scope: str) -> EffectiveRule:
@@ -184,7 +185,7 @@ def save_rule(org_unit_id: int, year: int, kind: str, params: dict | None, *, us
     from lms import audit
 
     if year < 2000 or year > 2100:
-        raise CreditError("年度不正确。")
+        raise CreditError(_("年度不正确。"))
     clean = normalize_params(kind, params)
     scope = scope_of_kind(kind)
     prev = unit_rule(org_unit_id, year, scope)
@@ -278,7 +279,7 @@ def award(
     from lms.credits.models import SOURCE_TYPES
 
     if source_type not in SOURCE_TYPES:
-        raise CreditError(f"未知的学时来源：{source_type}")
+        raise CreditError(_("未知的学时来源：%(source)s", source=source_type))
     existing = _entry(user.id, source_type, source_id)
     if existing is not None:
         return existing
@@ -292,7 +293,7 @@ def award(
     else:
         value, fixed = _q(hours), True
         if value < 0:
-            raise CreditError("学时不能为负数。")
+            raise CreditError(_("学时不能为负数。"))
     if value == 0 and not fixed and source_type in DERIVED_SOURCES:
         return None
     entry = CreditEntry(
@@ -310,11 +311,11 @@ def record_in_person(user, *, source_type: str, source_id, session: str, hours_a
                      title: str = "", earned_at: datetime | None = None, evidence: dict | None = None):
     """Credit an in-person activity: `session` is "full_day" (8), "half_day" (4) or "hours" (per hour)."""
     if source_type not in OFFLINE_SOURCES:
-        raise CreditError("线下学习的来源须为培训、支部学习或线下学习。")
+        raise CreditError(_("线下学习的来源须为培训、支部学习或线下学习。"))
     if session not in ("full_day", "half_day", "hours"):
-        raise CreditError("请选择全天、半天或按小时计。")
+        raise CreditError(_("请选择全天、半天或按小时计。"))
     if session == "hours" and not (0 < float(hours_attended) <= 24):
-        raise CreditError("学习时长须在 0 到 24 小时之间。")
+        raise CreditError(_("学习时长须在 0 到 24 小时之间。"))
     ev = dict(evidence or {})
     ev.update({"session": session, "hours_attended": float(hours_attended or 0)})
     return award(user, source_type=source_type, source_id=source_id, evidence=ev, earned_at=earned_at, title=title)
@@ -530,10 +531,10 @@ def set_requirement(org_unit_id: int, year: int, category: str, hours, *, user=N
     from lms import audit
 
     if category not in REQUIREMENT_CATEGORIES:
-        raise CreditError("未知的人员类别。")
+        raise CreditError(_("未知的人员类别。"))
     value = _q(hours)
     if value < 0 or value > 500:
-        raise CreditError("年度学时要求须在 0 到 500 之间。")
+        raise CreditError(_("年度学时要求须在 0 到 500 之间。"))
     row = db.session.scalar(select(CreditRequirement).where(
         CreditRequirement.org_unit_id == org_unit_id, CreditRequirement.year == year,
         CreditRequirement.category == category))
@@ -564,13 +565,13 @@ def record_exemption(person, year: int, reason: str, reduced_hours, *, user=None
 
     reason = (reason or "").strip()
     if not reason:
-        raise CreditError("请填写减免原因。")
+        raise CreditError(_("请填写减免原因。"))
     value = _q(reduced_hours)
     if value < 0:
-        raise CreditError("减免后的学时要求不能为负数。")
+        raise CreditError(_("减免后的学时要求不能为负数。"))
     base = requirement_for(person, year).base
     if value > base:
-        raise CreditError(f"减免后的学时要求不能高于原要求（{base} 学时）。")
+        raise CreditError(_("减免后的学时要求不能高于原要求（%(hours)s 学时）。", hours=base))
     row = db.session.scalar(select(CreditExemption).where(CreditExemption.user_id == person.id,
                                                           CreditExemption.year == year))
     if row is None:

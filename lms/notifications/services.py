@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
+from flask_babel import gettext
 from sqlalchemy import func, select, update
 
 from lms.extensions import db
@@ -13,6 +15,57 @@ log = logging.getLogger(__name__)
 
 TITLE_MAX = 200
 BODY_MAX = 2000
+
+
+# --- texts in the reader's language -------------------------------------------------------------------------
+# A notification is stored as text in Chinese, the product's first language: who delivers it does not know the
+# language its reader will pick. Texts built with `message()` are translated when shown (`shown()`): the stored
+# text is matched against the registered Chinese msgids and rebuilt from the translation with the same values.
+# Each msgid must also be listed in lms/translations/runtime_msgids.py (tests/test_i18n.py checks it).
+_MESSAGES: dict[str, re.Pattern] = {}
+DEFAULT_TITLE = "通知"
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def register(msgid: str) -> str:
+    """Declare a notification text (a Chinese msgid with %(name)s values); returns it, for use as a constant."""
+    if msgid not in _MESSAGES:
+        parts, pos = [], 0
+        for m in _PLACEHOLDER.finditer(msgid):
+            parts.append(re.escape(msgid[pos:m.start()]))
+            parts.append(f"(?P<{m.group(1)}>.+?)")
+            pos = m.end()
+        parts.append(re.escape(msgid[pos:]))
+        _MESSAGES[msgid] = re.compile("".join(parts), re.S)
+    return msgid
+
+
+def message(msgid: str, **values) -> str:
+    """The stored text of a registered message: the Chinese msgid with its values."""
+    register(msgid)
+    return msgid % values if values else msgid
+
+
+def _literal_length(msgid: str) -> int:
+    return len(_PLACEHOLDER.sub("", msgid))
+
+
+def shown(text: str | None) -> str:
+    """A stored notification text in the reader's language (unchanged when it is no known message)."""
+    if not text:
+        return text or ""
+    translated = gettext(text) if "%" not in text else text
+    if translated != text:
+        return translated
+    # The most specific message first: "学习资料：%(title)s" before "%(kind)s：%(title)s".
+    for msgid, pattern in sorted(_MESSAGES.items(), key=lambda kv: -_literal_length(kv[0])):
+        if "%(" not in msgid:
+            continue
+        m = pattern.fullmatch(text)
+        if m:
+            # Values that are labels themselves (a session kind, "另行通知") follow the reader's language too.
+            return gettext(msgid, **{k: gettext(v) if "%" not in v else v for k, v in m.groupdict().items()})
+    return text
 
 
 def safe_url(url: str | None) -> str | None:
@@ -44,7 +97,7 @@ def notify(user, *, title: str, body: str = "", url: str | None = None, kind: st
     row = Notification(
         user_id=user.id,
         kind=kind if kind in KINDS else "info",
-        title=(title or "").strip()[:TITLE_MAX] or "通知",
+        title=(title or "").strip()[:TITLE_MAX] or message(DEFAULT_TITLE),
         body=(body or "").strip()[:BODY_MAX],
         url=safe_url(url),
         created_at=utcnow(),

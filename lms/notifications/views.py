@@ -13,6 +13,12 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PER_PAGE = 20
 
 
+@bp.app_template_filter("notification_text")
+def notification_text(text: str | None) -> str:
+    """A stored notification title or body in the reader's language."""
+    return services.shown(text)
+
+
 class ActionForm(FlaskForm):
     """An empty form: only the CSRF token of the mark-read buttons."""
 

@@ -42,4 +42,15 @@ MSGIDS = (
     _("专题培训"), _("交流研讨"), _("全天"), _("半天"), _("按小时"),
     # lms/config.py SITE_NAME — the default site name (shown in the top bar and page titles)
     _("党员教育学习平台"),
+    # notification texts stored in Chinese and translated when shown (lms.notifications.services.register)
+    _("通知"),
+    _("%(name)s 回复了你的话题「%(title)s」"), _("%(name)s 引用了你在「%(title)s」中的发言"),
+    _("%(name)s 在「%(title)s」中提到了你"), _("课程讨论有新的举报：「%(title)s」"),
+    _("您在「%(title)s」的发言已通过审核"), _("您在「%(title)s」的发言未通过审核"),
+    _("您在「%(title)s」的发言已被管理员隐藏"), _("您在「%(title)s」的回复被设为官方解答"), _("理由：%(reason)s"),
+    _("新的学习任务：%(title)s"), _("请在 %(date)s 前完成 %(n)s 门必修课程。"), _("学习资料：%(title)s"),
+    _("组织推送了新的学习资料，请及时阅读。"), _("%(kind)s：%(title)s"), _("时间：%(time)s；地点：%(place)s。"),
+    _("另行通知"),
+    # credit evidence labels stored by plugins (lms/templates/credits/my.html shows them with _())
+    _("阅读记录"), _("签到记录"),
 )

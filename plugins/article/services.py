@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nh3
 from flask import current_app
+from flask_babel import gettext as _
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 
@@ -55,7 +56,7 @@ def sanitize(html: str) -> str:
 def render_source(source_format: str, source: str) -> str:
     """The teacher's Markdown or HTML turned into safe HTML (whatever the input)."""
     if source_format not in FORMATS:
-        raise ArticleError("未知的正文格式。")
+        raise ArticleError(_("未知的正文格式。"))
     raw = _md.render(source or "") if source_format == "markdown" else (source or "")
     return sanitize(raw)
 
@@ -120,11 +121,11 @@ def store_pdf(row: ArticleContent, lesson, stream, filename: str) -> None:
     limit = current_app.config["ARTICLE_PDF_MAX_BYTES"]
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise ArticleError(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB。")
+        raise ArticleError(_("PDF 文件不能超过 %(n)s MB。", n=limit // (1024 * 1024)))
     if not data.startswith(b"%PDF-"):
         if data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"):
-            raise ArticleError("暂不支持 Word 等 Office 文档，请另存为 PDF 后再上传。")
-        raise ArticleError("只能上传 PDF 文件。")
+            raise ArticleError(_("暂不支持 Word 等 Office 文档，请另存为 PDF 后再上传。"))
+        raise ArticleError(_("只能上传 PDF 文件。"))
     rel = f"article/{secrets.token_hex(16)}.pdf"
     target = _media_root() / rel
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from lms.accounts.models import User
 from lms.authz import VIEW, can
 from lms.courses.models import Course, Enrollment, Lesson, course_teacher
 from lms.extensions import db
-from lms.notifications.services import notify
+from lms.notifications.services import message, notify, register
 from lms.org.models import OrgUnitClosure
 from lms.timeutil import utcnow
 from plugins.discussion import render
@@ -41,6 +41,17 @@ from plugins.discussion.models import (
 from plugins.discussion.permissions import can_moderate
 
 log = logging.getLogger(__name__)
+
+# Notification texts: stored in Chinese, shown in the reader's language (lms.notifications.services.shown).
+N_REPLIED = register("%(name)s 回复了你的话题「%(title)s」")
+N_QUOTED = register("%(name)s 引用了你在「%(title)s」中的发言")
+N_MENTIONED = register("%(name)s 在「%(title)s」中提到了你")
+N_REPORTED = register("课程讨论有新的举报：「%(title)s」")
+N_APPROVED = register("您在「%(title)s」的发言已通过审核")
+N_REJECTED = register("您在「%(title)s」的发言未通过审核")
+N_HIDDEN = register("您在「%(title)s」的发言已被管理员隐藏")
+N_OFFICIAL = register("您在「%(title)s」的回复被设为官方解答")
+N_REASON = register("理由：%(reason)s")
 
 REPORT_REASONS = {
     "political": "政治有害或违反党的纪律",
@@ -270,7 +281,7 @@ def create_thread(user, target, *, title: str, body: str) -> DiscussionThread:
 
 def create_reply(user, thread: DiscussionThread, *, body: str, quote: DiscussionPost | None = None) -> DiscussionPost:
     if not can(user, "reply", thread):
-        raise DiscussionError(_("该话题已锁定，不能回复。") if thread.locked else "您没有权限回复这个话题。")
+        raise DiscussionError(_("该话题已锁定，不能回复。") if thread.locked else _("您没有权限回复这个话题。"))
     body = _validate_body(body)
     if quote is not None and (quote.thread_id != thread.id or not can(user, VIEW, quote)):
         quote = None
@@ -328,18 +339,18 @@ def _notify_published(post: DiscussionPost) -> None:
     url = post_path(post.id)
     if not post.is_first and thread.author_id not in told:
         told.add(thread.author_id)
-        notify(thread.author, kind="reply", title=f"{author.name} 回复了你的话题「{thread.title}」",
+        notify(thread.author, kind="reply", title=message(N_REPLIED, name=author.name, title=thread.title),
                body=snippet, url=url, about=thread)
     if post.quote is not None and post.quote.author_id not in told:
         told.add(post.quote.author_id)
-        notify(post.quote.author, kind="reply", title=f"{author.name} 引用了你在「{thread.title}」中的发言",
+        notify(post.quote.author, kind="reply", title=message(N_QUOTED, name=author.name, title=thread.title),
                body=snippet, url=url, about=thread)
     for user_id, _name in post.mentions or []:
         if user_id in told:
             continue
         told.add(user_id)
         person = db.session.get(User, user_id)
-        notify(person, kind="mention", title=f"{author.name} 在「{thread.title}」中提到了你",
+        notify(person, kind="mention", title=message(N_MENTIONED, name=author.name, title=thread.title),
                body=snippet, url=url, about=thread)
 
 
@@ -469,7 +480,7 @@ def report_post(user, post: DiscussionPost, *, reason: str, detail: str = "") ->
     db.session.flush()
     audit.log("discussion.report", post, actor=user, details={"reason": reason})
     for teacher in post.thread.course.teachers:
-        notify(teacher, kind="report", title=f"课程讨论有新的举报：「{post.thread.title}」",
+        notify(teacher, kind="report", title=message(N_REPORTED, title=post.thread.title),
                body=REPORT_REASONS[reason], url="/discussion/moderation?tab=reports", about=post.thread.course)
     return report
 
@@ -505,7 +516,7 @@ def approve(user, post: DiscussionPost) -> None:
               details={"before": before, "reports_dismissed": dismissed, "words": post.matched_words or []})
     if before == PENDING:
         _publish(post)
-        notify(post.author, kind="review", title=f"您在「{post.thread.title}」的发言已通过审核",
+        notify(post.author, kind="review", title=message(N_APPROVED, title=post.thread.title),
                url=post_path(post.id), about=post.thread)
     db.session.flush()
 
@@ -523,8 +534,8 @@ def reject(user, post: DiscussionPost, reason: str) -> None:
     _moderated(user, post, reason[:500])
     _resolve_reports(user, post, "upheld")
     audit.log("discussion.reject", post, actor=user, note=reason, details={"words": post.matched_words or []})
-    notify(post.author, kind="review", title=f"您在「{post.thread.title}」的发言未通过审核",
-           body=f"理由：{reason}", url=post_path(post.id))
+    notify(post.author, kind="review", title=message(N_REJECTED, title=post.thread.title),
+           body=message(N_REASON, reason=reason), url=post_path(post.id))
     db.session.flush()
 
 
@@ -539,8 +550,8 @@ def hide(user, post: DiscussionPost, reason: str = "") -> None:
     _moderated(user, post, reason or None)
     upheld = _resolve_reports(user, post, "upheld")
     audit.log("discussion.hide", post, actor=user, note=reason or None, details={"reports_upheld": upheld})
-    notify(post.author, kind="review", title=f"您在「{post.thread.title}」的发言已被管理员隐藏",
-           body=f"理由：{reason}" if reason else "", url=post_path(post.id))
+    notify(post.author, kind="review", title=message(N_HIDDEN, title=post.thread.title),
+           body=message(N_REASON, reason=reason) if reason else "", url=post_path(post.id))
     db.session.flush()
     _refresh_thread(post.thread)
 
@@ -589,7 +600,7 @@ def set_official(user, post: DiscussionPost, value: bool) -> None:
     post.is_official = bool(value)
     audit.log("discussion.official", post, actor=user, details={"value": bool(value)})
     if value:
-        notify(post.author, kind="info", title=f"您在「{thread.title}」的回复被设为官方解答",
+        notify(post.author, kind="info", title=message(N_OFFICIAL, title=thread.title),
                url=post_path(post.id), about=thread)
     db.session.flush()
 

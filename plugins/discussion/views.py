@@ -49,7 +49,8 @@ bp = Blueprint("discussion", __name__, url_prefix="/discussion", template_folder
 
 @bp.app_template_filter("discussion_reason")
 def reason_label(key: str) -> str:
-    return services.REPORT_REASONS.get(key, key)
+    """A report reason (stored as its key) in the reader's language."""
+    return _(services.REPORT_REASONS[key]) if key in services.REPORT_REASONS else key
 
 
 @bp.app_template_global("discussion_course_url")

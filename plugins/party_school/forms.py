@@ -52,7 +52,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 class AssignmentForm(FlaskForm):
     title = StringField(_l("任务名称"), validators=[DataRequired(message=_l("请填写任务名称")), Length(max=200)],
-                        render_kw={"placeholder": "2026年度党员集中学习 — 32学时"})
+                        render_kw={"placeholder": _l("2026年度党员集中学习 — 32学时")})
     org_unit_id = SelectField(_l("面向的党组织（含下级组织）"), coerce=int_or_zero, validate_choice=False,
                               validators=[InputRequired(message=_l("请选择党组织"))])
     categories = MultiCheckboxField(_l("人员类别（不选则为全部人员）"), validate_choice=False,

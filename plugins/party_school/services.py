@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 from flask import current_app, has_request_context, render_template, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select
 
@@ -28,7 +29,7 @@ from lms.courses.models import Course, Enrollment
 from lms.credits import services as credits
 from lms.credits.models import CreditEntry
 from lms.extensions import db
-from lms.notifications.services import notify
+from lms.notifications.services import message, notify, register
 from lms.org.models import OrgUnit, OrgUnitClosure
 from lms.org.services import is_within, subtree_ids_query
 from lms.timeutil import utcnow
@@ -48,6 +49,14 @@ from plugins.party_school.models import (
 
 log = logging.getLogger(__name__)
 TZ = ZoneInfo("Asia/Shanghai")
+# Notification texts: stored in Chinese, shown in the reader's language (lms.notifications.services.shown).
+N_ASSIGNMENT = register("新的学习任务：%(title)s")
+N_ASSIGNMENT_BODY = register("请在 %(date)s 前完成 %(n)s 门必修课程。")
+N_MATERIAL = register("学习资料：%(title)s")
+N_MATERIAL_BODY = register("组织推送了新的学习资料，请及时阅读。")
+N_SESSION = register("%(kind)s：%(title)s")
+N_SESSION_BODY = register("时间：%(time)s；地点：%(place)s。")
+N_PLACE_LATER = register("另行通知")
 
 
 class PartySchoolError(ValueError):
@@ -106,13 +115,13 @@ def create_assignment(actor, *, title: str, unit: OrgUnit, courses: list[Course]
                       categories: list[str] | None = None, description: str = "") -> Assignment:
     title = (title or "").strip()
     if not title:
-        raise PartySchoolError("请填写学习任务的名称。")
+        raise PartySchoolError(_("请填写学习任务的名称。"))
     if not courses:
-        raise PartySchoolError("请至少选择一门必修课程。")
+        raise PartySchoolError(_("请至少选择一门必修课程。"))
     if any(not c.is_published for c in courses):
-        raise PartySchoolError("只能布置已发布的课程。")
+        raise PartySchoolError(_("只能布置已发布的课程。"))
     if due_on < starts_on:
-        raise PartySchoolError("截止日期不能早于开始日期。")
+        raise PartySchoolError(_("截止日期不能早于开始日期。"))
     cats = [c for c in (categories or []) if c in MEMBER_CATEGORIES]
     row = Assignment(title=title[:200], description=(description or "").strip()[:4000], org_unit_id=unit.id,
                      categories=cats, starts_on=starts_on, due_on=due_on, created_by_id=getattr(actor, "id", None))
@@ -141,8 +150,8 @@ def _apply(assignment: Assignment, person: User, reason: str) -> bool:
         if enr.source == "self":  # a course already chosen freely becomes required
             enr.source = "assigned"
     db.session.flush()
-    notify(person, title=f"新的学习任务：{assignment.title}"[:200],
-           body=f"请在 {assignment.due_on.isoformat()} 前完成 {len(assignment.courses)} 门必修课程。",
+    notify(person, title=message(N_ASSIGNMENT, title=assignment.title)[:200],
+           body=message(N_ASSIGNMENT_BODY, date=assignment.due_on.isoformat(), n=len(assignment.courses)),
            url=path_for("party_school.my"), kind="info")
     return True
 
@@ -285,18 +294,18 @@ def read_upload(stream, filename: str) -> dict:
     limit = int(current_app.config["PARTY_SCHOOL_FILE_MAX_BYTES"])
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise PartySchoolError(f"文件不能超过 {limit // (1024 * 1024)} MB。")
+        raise PartySchoolError(_("文件不能超过 %(n)s MB。", n=limit // (1024 * 1024)))
     if not data:
-        raise PartySchoolError("上传的文件是空的。")
+        raise PartySchoolError(_("上传的文件是空的。"))
     name = _clean_name(filename)
     if data.startswith(b"%PDF-"):
         pages = max(1, len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)))
         return {"kind": "pdf", "data": data, "name": name or "document.pdf", "pages": pages}
     if data[:4] == b"\xd0\xcf\x11\xe0":
-        raise PartySchoolError("这是旧版 Word（.doc）文件，无法在浏览器中显示，请另存为 .docx 或 PDF 后再上传。")
+        raise PartySchoolError(_("这是旧版 Word（.doc）文件，无法在浏览器中显示，请另存为 .docx 或 PDF 后再上传。"))
     if data[:4] == b"PK\x03\x04":
         return {"kind": "docx", "html": _docx_html(data), "name": name or "document.docx", "pages": None}
-    raise PartySchoolError("只能上传 PDF 或 Word（.docx）文件。")
+    raise PartySchoolError(_("只能上传 PDF 或 Word（.docx）文件。"))
 
 
 def _docx_html(data: bytes) -> str:
@@ -308,18 +317,18 @@ def _docx_html(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             if "word/document.xml" not in z.namelist():
-                raise PartySchoolError("该文件不是 Word（.docx）文档，请上传 PDF 或 .docx 文件。")
+                raise PartySchoolError(_("该文件不是 Word（.docx）文档，请上传 PDF 或 .docx 文件。"))
             if sum(i.file_size for i in z.infolist()) > 200 * 1024 * 1024:  # a zip bomb is not a document
-                raise PartySchoolError("Word 文档解压后过大，请另存为 PDF 后再上传。")
+                raise PartySchoolError(_("Word 文档解压后过大，请另存为 PDF 后再上传。"))
         result = mammoth.convert_to_html(io.BytesIO(data))
     except PartySchoolError:
         raise
     except Exception as exc:  # mammoth raises many kinds on broken files; the user only needs the outcome
         log.info("docx conversion failed: %s", exc)
-        raise PartySchoolError("无法读取该 Word 文档，请检查文件或另存为 PDF 后再上传。") from exc
+        raise PartySchoolError(_("无法读取该 Word 文档，请检查文件或另存为 PDF 后再上传。")) from exc
     html = sanitize(result.value)
     if visible_length(html) == 0:
-        raise PartySchoolError("该 Word 文档没有可显示的文字内容，请另存为 PDF 后再上传。")
+        raise PartySchoolError(_("该 Word 文档没有可显示的文字内容，请另存为 PDF 后再上传。"))
     return html
 
 
@@ -336,7 +345,7 @@ def create_material(actor, *, title: str, unit: OrgUnit, body: str = "", upload:
     """Store a material and push it to every active person of the subtree (notification per person)."""
     title = (title or "").strip()
     if not title:
-        raise PartySchoolError("请填写资料标题。")
+        raise PartySchoolError(_("请填写资料标题。"))
     m = Material(title=title[:200], org_unit_id=unit.id, send_email=bool(send_email),
                  created_by_id=getattr(actor, "id", None))
     html = text_to_html(body) if body and body.strip() else ""
@@ -357,7 +366,7 @@ def create_material(actor, *, title: str, unit: OrgUnit, body: str = "", upload:
     m.html = html
     m.text_length = visible_length(html)
     if m.kind == "article" and m.text_length == 0:
-        raise PartySchoolError("请填写正文或上传文档。")
+        raise PartySchoolError(_("请填写正文或上传文档。"))
     minimum = int(current_app.config["PARTY_SCHOOL_MIN_READING_SECONDS"])
     if required_minutes:
         m.required_seconds = max(minimum, int(round(float(required_minutes) * 60)))
@@ -370,7 +379,7 @@ def create_material(actor, *, title: str, unit: OrgUnit, body: str = "", upload:
     n = 0
     for person in db.session.scalars(people_query(unit.id)):
         db.session.add(MaterialReceipt(material_id=m.id, user_id=person.id, delivered_at=m.pushed_at))
-        notify(person, title=f"学习资料：{m.title}"[:200], body="组织推送了新的学习资料，请及时阅读。", url=url,
+        notify(person, title=message(N_MATERIAL, title=m.title)[:200], body=message(N_MATERIAL_BODY), url=url,
                kind="info")
         n += 1
     db.session.flush()
@@ -407,7 +416,7 @@ def heartbeat(person, m: Material, *, seconds: float = 0, reached_end: bool = Fa
     """
     r = receipt_for(person, m)
     if r is None:
-        raise PartySchoolError("这份资料没有推送给您。")
+        raise PartySchoolError(_("这份资料没有推送给您。"))
     now = utcnow()
     credited = reading.credit(r, claimed=seconds, reached_end=reached_end, now=now,
                               cap=current_app.config["PARTY_SCHOOL_HEARTBEAT_MAX_SECONDS"])
@@ -489,7 +498,7 @@ def set_mail_address(person, email: str) -> None:
         audit.log("party_school.mail_address_remove", person, actor=person)
         return
     if len(email) > 200 or not EMAIL_RE.match(email):
-        raise PartySchoolError("请填写有效的电子邮箱地址。")
+        raise PartySchoolError(_("请填写有效的电子邮箱地址。"))
     if row is None:
         row = MailAddress(user_id=person.id, email=email)
         db.session.add(row)
@@ -512,26 +521,26 @@ def create_session(actor, *, kind: str, subtype: str, title: str, unit: OrgUnit,
     """A training (hours given by the organizer) or a branch-life meeting (priced by the in-person rule)."""
     if kind == "branch_life":
         if subtype not in BRANCH_LIFE_TYPES:
-            raise PartySchoolError("请选择组织生活的类型。")
+            raise PartySchoolError(_("请选择组织生活的类型。"))
         if not unit.is_branch:
-            raise PartySchoolError("三会一课、主题党日由党支部组织，请选择一个党支部。")
+            raise PartySchoolError(_("三会一课、主题党日由党支部组织，请选择一个党支部。"))
     elif kind == "training":
         if subtype not in TRAINING_TYPES:
-            raise PartySchoolError("请选择培训的类型。")
+            raise PartySchoolError(_("请选择培训的类型。"))
     else:
-        raise PartySchoolError("未知的活动类型。")
+        raise PartySchoolError(_("未知的活动类型。"))
     if kind == "training":  # a training earns the hours its organizer set
         duration_kind = "hours"
     if duration_kind not in DURATION_KINDS:
-        raise PartySchoolError("请选择学时的计算方式。")
+        raise PartySchoolError(_("请选择学时的计算方式。"))
     if ends_at <= starts_at:
-        raise PartySchoolError("结束时间须晚于开始时间。")
+        raise PartySchoolError(_("结束时间须晚于开始时间。"))
     hours = Decimal(str(hours or 0))
     if duration_kind == "hours" and not (Decimal(0) < hours <= 24):
-        raise PartySchoolError("学时须在 0 到 24 之间。")
+        raise PartySchoolError(_("学时须在 0 到 24 之间。"))
     title = (title or "").strip()
     if not title:
-        raise PartySchoolError("请填写活动名称。")
+        raise PartySchoolError(_("请填写活动名称。"))
     s = Session(kind=kind, subtype=subtype, title=title[:200], description=(description or "").strip()[:4000],
                 location=(location or "").strip()[:200], org_unit_id=unit.id, organizer_id=getattr(actor, "id", None),
                 starts_at=starts_at, ends_at=ends_at, duration_kind=duration_kind, hours=hours,
@@ -540,8 +549,8 @@ def create_session(actor, *, kind: str, subtype: str, title: str, unit: OrgUnit,
     db.session.add(s)
     db.session.flush()
     for person in db.session.scalars(people_query(unit.id)):
-        notify(person, title=f"{s.kind_label}：{s.title}"[:200],
-               body=f"时间：{_local(starts_at)}；地点：{s.location or '另行通知'}。",
+        notify(person, title=message(N_SESSION, kind=s.kind_label, title=s.title)[:200],
+               body=message(N_SESSION_BODY, time=_local(starts_at), place=s.location or N_PLACE_LATER),
                url=path_for("party_school.session", session_id=s.id), kind="info")
     audit.log("party_school.session_create", s, actor=actor,
               details={"kind": kind, "subtype": subtype, "unit": unit.id, "hours": str(hours),
@@ -584,14 +593,14 @@ def signed_up_count(s: Session) -> int:
 
 def sign_up(person, s: Session) -> Attendance:
     if not can_attend(person, s):
-        raise PartySchoolError("该活动面向其他党组织，您不能报名。")
+        raise PartySchoolError(_("该活动面向其他党组织，您不能报名。"))
     if utcnow() >= s.ends_at:
-        raise PartySchoolError("活动已经结束，不能再报名。")
+        raise PartySchoolError(_("活动已经结束，不能再报名。"))
     a = attendance_of(person, s)
     if a is not None and a.signed_up_at is not None:
         return a
     if s.capacity and signed_up_count(s) >= s.capacity:
-        raise PartySchoolError("报名人数已满。")
+        raise PartySchoolError(_("报名人数已满。"))
     if a is None:
         a = Attendance(session_id=s.id, user_id=person.id)
         db.session.add(a)
@@ -621,7 +630,7 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
     Wrong codes count against a small allowance per person and session (no guessing a 6-digit code).
     """
     if not can_attend(person, s):
-        raise PartySchoolError("该活动面向其他党组织，不能签到。")
+        raise PartySchoolError(_("该活动面向其他党组织，不能签到。"))
     a = attendance_of(person, s)
     if a is not None and a.checked_in_at is not None:
         entry = db.session.get(CreditEntry, a.credit_entry_id) if a.credit_entry_id else None
@@ -629,21 +638,21 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
     opens, closes = checkin_window(s)
     now = utcnow()
     if now < opens:
-        raise PartySchoolError(f"签到尚未开始，请在 {_local(opens)} 之后签到。")
+        raise PartySchoolError(_("签到尚未开始，请在 %(t)s 之后签到。", t=_local(opens)))
     if now > closes:
-        raise PartySchoolError("签到已结束，签到码已失效。")
+        raise PartySchoolError(_("签到已结束，签到码已失效。"))
     if by is None and s.signup_required and (a is None or a.signed_up_at is None):
-        raise PartySchoolError("本次活动需要报名，您尚未报名，请联系组织者。")
+        raise PartySchoolError(_("本次活动需要报名，您尚未报名，请联系组织者。"))
     if by is not None:
         if not can_manage_session(by, s):
-            raise PartySchoolError("只有活动的组织方可以代为签到。")
+            raise PartySchoolError(_("只有活动的组织方可以代为签到。"))
         ok, method = True, "manual"
     elif token is not None:
         ok, method = hmac.compare_digest(str(token), s.checkin_token), "qr"
     else:
         ok, method = hmac.compare_digest(re.sub(r"\s", "", str(code or "")), s.checkin_code), "code"
     if not ok:
-        raise PartySchoolError("签到码不正确，请核对现场公布的签到码。")
+        raise PartySchoolError(_("签到码不正确，请核对现场公布的签到码。"))
     if a is None:
         a = Attendance(session_id=s.id, user_id=person.id)
         db.session.add(a)
@@ -652,7 +661,7 @@ def check_in(person, s: Session, *, code: str | None = None, token: str | None =
     evidence = {"session_id": s.id, "attendance_id": a.id, "organizer_id": s.organizer_id,
                 "organizer": s.organizer.name if s.organizer else "", "method": method,
                 "recorded_by_id": getattr(by, "id", None),
-                "url": path_for("party_school.session", session_id=s.id), "label": f"{s.subtype_label}签到记录"}
+                "url": path_for("party_school.session", session_id=s.id), "label": "签到记录"}  # a msgid: shown with _()
     if s.kind == "training":
         entry = credits.award(person, source_type="training", source_id=f"session:{s.id}", hours=s.hours,
                               evidence=evidence, earned_at=now, title=s.title)
@@ -757,7 +766,7 @@ def issue_annual(person, year: int) -> Certificate:
 def issue_course(person, course: Course) -> Certificate:
     enr = course_services.get_enrollment(person, course)
     if enr is None or enr.completed_at is None:
-        raise PartySchoolError("完成课程后才能下载结业证书。")
+        raise PartySchoolError(_("完成课程后才能下载结业证书。"))
     entries = _course_entries(person, course)
     hours = credits._q(sum((Decimal(e.hours) for e in entries), Decimal(0)))
     figures = {"course": course.title, "hours": str(hours), "completed_on": _local(enr.completed_at)[:10]}

@@ -8,6 +8,8 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lms.accounts.models import User
@@ -64,12 +66,17 @@ def send_material_mail(material_id: int) -> int:
             if not address:
                 continue
             msg = EmailMessage()
-            msg["Subject"] = f"【{cfg.get('SITE_NAME', '党员e家')}】学习资料：{m.title}"
-            msg["From"] = formataddr((cfg.get("SITE_NAME", "党员e家"), sender))
+            with force_locale(cfg["BABEL_DEFAULT_LOCALE"]):  # the site's language: the reader's is not known here
+                site = _(cfg["SITE_NAME"])
+                subject = _("【%(site)s】学习资料：%(title)s", site=site, title=m.title)
+                text = _("%(name)s同志：\n\n组织推送了新的学习资料《%(title)s》，请登录后阅读：\n%(link)s\n\n"
+                         "阅读完成后按规定计入学习学时。\n\n（本邮件由系统发送，请勿回复）\n",
+                         name=person.name, title=m.title, link=link)
+            msg["Subject"] = subject
+            msg["From"] = formataddr((site, sender))
             msg["To"] = address
             msg["Message-ID"] = make_msgid(domain="party-school")
-            msg.set_content(f"{person.name}同志：\n\n组织推送了新的学习资料《{m.title}》，请登录后阅读：\n{link}\n\n"
-                            "阅读完成后按规定计入学习学时。\n\n（本邮件由系统发送，请勿回复）\n")
+            msg.set_content(text)
             if smtp is None:
                 smtp = _connect()
             smtp.send_message(msg)

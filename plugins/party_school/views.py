@@ -420,7 +420,8 @@ def assignments():
 
 def _course_choices() -> list[SelectChoice]:
     courses = db.session.scalars(select(Course).where(Course.status == "published").order_by(Course.title))
-    return [SelectChoice(c.id, f"{c.title}（{credits._q(c.credit_hours).normalize()} 学时）") for c in courses]
+    return [SelectChoice(c.id, _("%(title)s（%(hours)s 学时）", title=c.title, hours=credits._q(c.credit_hours).normalize()))
+            for c in courses]
 
 
 @bp.route("/admin/assignments/new", methods=["GET", "POST"])

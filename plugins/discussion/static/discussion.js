@@ -24,7 +24,7 @@
       note.className = "small muted dquoting";
       form.parentNode.insertBefore(note, form);
     }
-    note.textContent = "正在引用 " + q.getAttribute("data-author") + " 的发言 #" + q.getAttribute("data-quote");
+    note.textContent = q.getAttribute("data-text-quoting") || "";  // the page says it in the reader's language
     if (area) { area.focus(); }
     form.scrollIntoView({ behavior: "smooth", block: "center" });
   });
@@ -48,12 +48,12 @@
           insertAtCursor(area, "\n" + res.body.markdown + "\n");
           input.value = "";  // already uploaded: do not send it again with the form
         } else if (err) {
-          err.textContent = res.body.error || "上传失败，请重试。";
+          err.textContent = res.body.error || form.getAttribute("data-text-upload-failed") || "";
           err.classList.remove("hidden");
         }
       })
       .catch(function () {
-        if (err) { err.textContent = "上传失败，请检查网络后重试。"; err.classList.remove("hidden"); }
+        if (err) { err.textContent = form.getAttribute("data-text-upload-offline") || ""; err.classList.remove("hidden"); }
       });
   });
 

@@ -244,20 +244,14 @@ def save_statements(
     extra = set(parts_by_hash) - wanted
     if extra:
         raise LRSError("attachments: a multipart part matches no attachment of the statements")
+    parts = [parts_by_hash[h] for h in wanted]
     if not commit:
-        return _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
-    sent = [(s.get("timestamp"), s.get("version")) for s in statements]
+        return _store(statements, authority, client_id, parts)
     for attempt in (1, 2):
-        if attempt == 2:  # undo what the first attempt filled in
-            for s, (ts, version) in zip(statements, sent, strict=True):
-                s.pop("stored", None)
-                s.pop("authority", None)
-                for key, val in (("timestamp", ts), ("version", version)):
-                    if val is None:
-                        s.pop(key, None)
+        prepared = _prepare(statements, authority, client_id)  # outside the lock: no store access
         with serialized_writes():
             try:
-                result = _store(statements, authority, client_id, [parts_by_hash[h] for h in wanted])
+                result = _write(prepared, parts)
                 db.session.commit()
                 return result
             except IntegrityError:
@@ -266,6 +260,7 @@ def save_statements(
                 db.session.rollback()
                 if attempt == 2:
                     raise Conflict("id: a statement with this id was stored concurrently") from None
+        _unprepare(prepared)  # undo what this attempt filled in before the next one
     raise AssertionError("unreachable")
 
 
@@ -297,11 +292,27 @@ def refresh_statistics() -> None:
             conn.exec_driver_sql(f"ANALYZE {table}")
 
 
-def _store(statements: list[dict], authority: dict, client_id: int | None, parts: list[Part]) -> SaveResult:
-    stored_at = now_ms()
-    stored_s = v.format_timestamp(stored_at)
+@dataclass
+class _Prepared:
+    """A batch made ready for writing without touching the write lock: ids assigned, duplicates inside the batch
+    resolved, rows built. The `stored` time is only known under the lock, so the JSON carries `mark` there."""
+
+    ids: list[str]
+    fresh: list[dict]  # the statements to store (first of each id), completed by the LRS
+    sent: dict[str, dict]  # id → the statement as the client sent it (what a stored one is compared with)
+    generated: set[str]
+    rows: list[dict]
+    agent_rows: list[dict]
+    act_rows: list[dict]
+    defs: dict[str, dict]
+    mark: str
+    stamped: list[dict]  # statements whose timestamp is the stored time
+
+
+def _prepare(statements: list[dict], authority: dict, client_id: int | None) -> _Prepared:
+    mark = f"stored-{uuid7()}"  # unguessable, so it cannot occur in a client's own content
     ids: list[str] = []
-    seen: dict[str, dict] = {}
+    sent: dict[str, dict] = {}
     fresh: list[dict] = []
     generated: set[str] = set()  # ids this LRS assigned now: no stored statement can have one of them
     for s in statements:
@@ -309,17 +320,74 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
             s["id"] = uuid7()  # time-ordered: the unique index and the side tables' indexes grow at their end
             generated.add(s["id"])
         sid = s["id"].lower()
-        if sid in seen:
-            if not _equivalent(seen[sid], s):
-                raise Conflict(f"id: statement {s['id']} appears twice in the batch with different content")
-            ids.append(s["id"])
-            continue
-        seen[sid] = s
         ids.append(s["id"])
+        if sid in sent:
+            if not _equivalent(sent[sid], s):
+                raise Conflict(f"id: statement {s['id']} appears twice in the batch with different content")
+            continue
+        sent[sid] = dict(s)
         fresh.append(s)
 
+    person_cache: dict = {}
+    rows: list[dict] = []
+    agent_rows: list[dict] = []
+    act_rows: list[dict] = []
+    defs: dict[str, dict] = {}
+    stamped: list[dict] = []
+    for s in fresh:
+        s["stored"] = mark
+        s["authority"] = authority
+        s.setdefault("version", "1.0.0")
+        if "timestamp" not in s:
+            s["timestamp"] = mark
+            stamped.append(s)
+        otype, okey = _object_key(s["object"])
+        sid = s["id"].lower()
+        actor_key = v.agent_key(s["actor"])
+        agents: set[str] = set()
+        acts: set[str] = set()
+        _related(s, agents, acts, defs)
+        # the side tables hold only what the indexed columns (actor, object) do not already cover
+        agents.discard(actor_key)
+        agents.discard(okey)
+        if otype == "Activity":
+            acts.discard(okey)
+        agent_rows += [{"statement_id": sid, "agent_key": k} for k in agents]
+        act_rows += [{"statement_id": sid, "activity_id": a} for a in acts]
+        rows.append({
+            "statement_id": sid,
+            "actor_key": actor_key,
+            "verb_id": s["verb"]["id"],
+            "object_type": otype,
+            "object_key": okey,
+            "registration": (s.get("context") or {}).get("registration", "").lower() or None,
+            "timestamp": None if s["timestamp"] == mark else v.parse_timestamp(s["timestamp"]),
+            "stored": None,
+            "voided": False,
+            "person_id": _person_id(s["actor"], person_cache),
+            "client_id": client_id,
+            "has_attachments": bool(s.get("attachments")),
+            "data": dumps(s),
+        })
+    return _Prepared(ids, fresh, sent, generated, rows, agent_rows, act_rows, defs, mark, stamped)
+
+
+def _unprepare(p: _Prepared) -> None:
+    """Take back what _prepare filled in, so the statements can be prepared again (a retry)."""
+    for s in p.fresh:
+        original = p.sent[s["id"].lower()]
+        s.clear()
+        s.update(original)
+
+
+def _store(statements: list[dict], authority: dict, client_id: int | None, parts: list[Part]) -> SaveResult:
+    return _write(_prepare(statements, authority, client_id), parts)
+
+
+def _write(p: _Prepared, parts: list[Part]) -> SaveResult:
+    """The part of storing that reads and writes the store (under the write lock on the LRS path)."""
     existing = {}
-    keys = [k for k in seen if k not in generated]
+    keys = [k for k in p.sent if k not in p.generated]
     for chunk in range(0, len(keys), 500):
         for sid, data in db.session.execute(
             select(XapiStatement.statement_id, XapiStatement.data).where(
@@ -328,13 +396,20 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
         ):
             existing[sid] = json.loads(data)
     to_store = []
-    for s in fresh:
-        old = existing.get(s["id"].lower())
-        if old is not None:
-            if not _equivalent(old, s):
-                raise Conflict(f"id: statement {s['id']} is already stored with different content")
-            continue
-        to_store.append(s)
+    rows = p.rows
+    if existing:
+        keep = []
+        for s, row in zip(p.fresh, p.rows, strict=True):
+            old = existing.get(row["statement_id"])
+            if old is not None:
+                if not _equivalent(old, p.sent[row["statement_id"]]):
+                    raise Conflict(f"id: statement {s['id']} is already stored with different content")
+                continue
+            to_store.append(s)
+            keep.append(row)
+        rows = keep
+    else:
+        to_store = p.fresh
 
     # Voiding: the target must not itself be a voiding statement.
     void_targets: dict[str, str] = {}
@@ -356,47 +431,23 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
                 raise LRSError("object: a voiding statement cannot be voided")
 
     if not to_store:
-        return SaveResult(ids=ids)
+        return SaveResult(ids=p.ids)
 
-    person_cache: dict = {}
-    rows = []
-    agent_rows: list[dict] = []
-    act_rows: list[dict] = []
-    all_defs: dict[str, dict] = {}
-    for s in to_store:
+    # The stored time is taken now, under the lock, so it grows in commit order (Consistent-Through holds).
+    stored_at = now_ms()
+    stored_s = v.format_timestamp(stored_at)
+    for s in p.fresh:
         s["stored"] = stored_s
-        s["authority"] = authority
-        s.setdefault("version", "1.0.0")
-        if "timestamp" not in s:
-            s["timestamp"] = stored_s
-        otype, okey = _object_key(s["object"])
-        sid = s["id"].lower()
-        actor_key = v.agent_key(s["actor"])
-        agents: set[str] = set()
-        acts: set[str] = set()
-        _related(s, agents, acts, all_defs)
-        # the side tables hold only what the indexed columns (actor, object) do not already cover
-        agents.discard(actor_key)
-        agents.discard(okey)
-        if otype == "Activity":
-            acts.discard(okey)
-        agent_rows += [{"statement_id": sid, "agent_key": k} for k in agents]
-        act_rows += [{"statement_id": sid, "activity_id": a} for a in acts]
-        rows.append({
-            "statement_id": sid,
-            "actor_key": actor_key,
-            "verb_id": s["verb"]["id"],
-            "object_type": otype,
-            "object_key": okey,
-            "registration": (s.get("context") or {}).get("registration", "").lower() or None,
-            "timestamp": v.parse_timestamp(s["timestamp"]),
-            "stored": stored_at,
-            "voided": False,
-            "person_id": _person_id(s["actor"], person_cache),
-            "client_id": client_id,
-            "has_attachments": bool(s.get("attachments")),
-            "data": dumps(s),
-        })
+    for s in p.stamped:
+        s["timestamp"] = stored_s
+    for row in rows:
+        row["stored"] = stored_at
+        if row["timestamp"] is None:
+            row["timestamp"] = stored_at
+        row["data"] = row["data"].replace(p.mark, stored_s)
+    stored_ids = {r["statement_id"] for r in rows}
+    agent_rows = [r for r in p.agent_rows if r["statement_id"] in stored_ids] if existing else p.agent_rows
+    act_rows = [r for r in p.act_rows if r["statement_id"] in stored_ids] if existing else p.act_rows
     # Driver-level executemany (no ORM bookkeeping, no statement compilation): the write lock is held only
     # for the inserts and the commit.
     insert_rows(XapiStatement.__table__, rows)
@@ -404,8 +455,13 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
         insert_rows(XapiStatementAgent.__table__, agent_rows)
     if act_rows:
         insert_rows(XapiStatementActivity.__table__, act_rows)
-    if all_defs:
-        _merge_activity_definitions(all_defs)
+    defs = p.defs
+    if existing:  # a statement stored before must not merge its (older) definitions again
+        defs = {}
+        for s in to_store:
+            _related(s, set(), set(), defs)
+    if defs:
+        _merge_activity_definitions(defs)
     for part in parts:
         _store_attachment(part)
     if void_targets:
@@ -415,7 +471,7 @@ def _store(statements: list[dict], authority: dict, client_id: int | None, parts
             .values(voided=True)
         )
     _after_store(to_store, [r["statement_id"] for r in rows], [r["person_id"] for r in rows], list(void_targets))
-    return SaveResult(ids=ids, stored=to_store)
+    return SaveResult(ids=p.ids, stored=to_store)
 
 
 _INSERT_SQL: dict[tuple, tuple[str, list]] = {}

@@ -329,6 +329,7 @@ def _pages_in_english(client, start: list[str], limit: int = 60) -> dict[str, st
         if url in pages or SKIP_LINKS.search(url):
             continue
         resp = client.get(url)
+        assert resp.status_code < 500, f"{url} answered {resp.status_code} in English"
         if resp.status_code != 200 or resp.mimetype != "text/html":
             resp.close()
             continue

@@ -478,7 +478,8 @@ def moderation():
     items = [p for p in pagination.items if can_moderate(current_user, p.thread.course)]
     return render_template("discussion/moderation.html", tab=tab, pagination=pagination, items=items,
                            counts=services.moderation_counts(current_user), moderate_form=ModerateForm(),
-                           reports=services.open_reports([p.id for p in items]), as_markup=as_markup)
+                           reports=services.open_reports([p.id for p in items]), as_markup=as_markup,
+                           course_arg=course_id)
 
 
 # --- images ------------------------------------------------------------------------------------------

@@ -211,3 +211,11 @@ def test_pin_lock_and_official_answer(app, users, courses, clients):
     db.session.refresh(t1)
     assert t1.reply_count == 1
     assert [len(_audit(a)) for a in ("discussion.pin", "discussion.lock", "discussion.official")] == [1, 1, 1]
+
+
+def test_queue_of_one_course_keeps_its_filter_in_the_tabs(app, users, courses, clients, words):
+    clients.member.post(f"/discussion/courses/{courses.a.id}/new", data={"title": "周末活动", "body": "有人一起去 赌.博 吗"})
+    resp = clients.teacher.get(f"/discussion/moderation?course={courses.a.id}")  # was a 500 (`int` in the template)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "周末活动" in html
+    assert f"/discussion/moderation?tab=reports&amp;course={courses.a.id}" in html

@@ -66,6 +66,12 @@ class DefaultConfig:
     AUDIT_RETENTION_DAYS = 180
     AUDIT_PURGE_IN_WORKER = True  # False when only a separate database role may purge (flask lms audit-grants)
 
+    # Personal information (PI-02): the privacy notice every person agrees to once per version
+    PRIVACY_NOTICE_REQUIRED = True  # every page leads to the notice until it is agreed to
+    PRIVACY_NOTICE_VERSION = "2026-11-29"  # change it when the notice changes: everyone agrees again
+    PRIVACY_DEFAULT_BASIS = "hr_management"  # recorded for people the organization enters (lms.accounts.models)
+    PRIVACY_CONTACT = ""  # who answers questions and requests; empty: the person's branch secretary
+
     # Security headers
     SECURITY_HEADERS = True
     HSTS_SECONDS = 0

@@ -30,6 +30,7 @@ def _base_config(instance: Path, db_uri: str) -> dict:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": "test-" + secrets.token_hex(8),
         "DATA_KEY": secrets.token_urlsafe(32),  # field encryption (lms.accounts.crypto); production requires one
+        "PRIVACY_NOTICE_REQUIRED": False,  # the privacy notice step has its own tests (tests/people/test_privacy.py)
         "SQLALCHEMY_DATABASE_URI": db_uri,
         "WTF_CSRF_ENABLED": False,
         "TASKS_IMMEDIATE": True,

@@ -1,4 +1,4 @@
-"""`flask lms create-admin`, `flask lms import-members` and `flask lms data-key-rotate`."""
+"""`flask lms create-admin`, `import-members`, `data-key-rotate` and `privacy-coverage`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lms import audit
-from lms.accounts import importing, services
+from lms.accounts import importing, privacy, services
 from lms.accounts.models import User
 from lms.cli import lms_group
 from lms.extensions import db
@@ -52,6 +52,7 @@ def create_admin_command(login_id: str, name: str, password: str | None):
     db.session.add(user)
     db.session.flush()
     audit.log("people.create", user, details={"unit_id": root.id}, note="flask lms create-admin")
+    privacy.record_basis(user, source="cli")
     services.grant_role(None, user, "sysadmin", None)
     db.session.commit()
     click.echo(f"已创建系统管理员 {name}（{login_id}）。首次登录时须绑定动态口令。")
@@ -110,3 +111,27 @@ def data_key_rotate_command():
         click.echo(f"{name}: {n} value(s) re-encrypted")
     click.echo(f"all encrypted fields now use key {crypto.keyring().current_id}; "
                "DATA_KEYS_OLD can be emptied once every server runs with the new DATA_KEY")
+
+
+@lms_group.command("privacy-coverage")
+@click.option("--record-basis", "basis", default=None, type=click.Choice(sorted(privacy.PRIVACY_BASES)),
+              help="Record this lawful basis for everyone who has neither a consent nor a basis (audited).")
+@with_appcontext
+def privacy_coverage_command(basis: str | None):
+    """PI-02: does every person have a notice consent or a recorded lawful basis? Exit 1 when not."""
+    cov = privacy.coverage()
+    if basis and cov.missing:
+        for person in db.session.scalars(select(User).where(User.id.in_(cov.missing))):
+            privacy.record_basis(person, source="cli", basis=basis)
+        audit.log("privacy.basis", target_type="user", details={"basis": basis, "people": len(cov.missing)},
+                  note="flask lms privacy-coverage --record-basis")
+        db.session.commit()
+        click.echo(f"recorded basis {basis} for {len(cov.missing)} person(s)")
+        cov = privacy.coverage()
+    click.echo(f"people: {cov.people}, with consent: {cov.with_consent}, with a recorded basis: {cov.with_basis}, "
+               f"with neither: {len(cov.missing)}")
+    if cov.missing:
+        logins = db.session.scalars(select(User.login_id).where(User.id.in_(cov.missing[:20])))
+        click.echo("without consent or basis: " + ", ".join(logins) + (" …" if len(cov.missing) > 20 else ""),
+                   err=True)
+        raise SystemExit(1)

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from lms import audit
-from lms.accounts import services
+from lms.accounts import privacy, services
 from lms.accounts.models import MEMBER_CATEGORIES, User
 from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, can
 from lms.extensions import db
@@ -366,10 +366,11 @@ def apply(result: ImportPlan, importer: User | None, initial_password: str | Non
         if problems:
             raise services.AccountError("；".join(problems))
     for r in creates:
-        services.create_person(
+        person = services.create_person(
             None, name=r.name, login_id=r.login_id, unit=r.unit, category=r.category, joined_on=r.joined_on,
             phone=r.phone, password_hash=hash_password(initial_password), source="import",
         )
+        privacy.record_basis(person, actor=importer, source="import")  # PI-02: the organization's basis
     for r in result.of("update"):
         p = r.person
         p.name, p.category = r.name, r.category

@@ -134,3 +134,37 @@ class PersonTransfer(db.Model):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     by: Mapped[User | None] = relationship(foreign_keys=[by_id])
+
+
+# PrivacyRecord.kind values
+PRIVACY_CONSENT = "consent"  # the person agreed to the notice of `notice_version` (PIPL art. 14, 29)
+PRIVACY_DECLINE = "decline"  # the person refused it (logged out; the organization follows up)
+PRIVACY_BASIS = "basis"  # the organization recorded its lawful basis for holding the person's data (art. 13)
+
+# Lawful bases (PIPL art. 13 para. 1) an organization can record for membership data.
+PRIVACY_BASES = {
+    "hr_management": "按照依法制定的规章制度实施人员管理所必需（个人信息保护法第十三条第一款第二项）",
+    "legal_duty": "履行法定职责或者法定义务所必需（个人信息保护法第十三条第一款第三项）",
+}
+
+
+class PrivacyRecord(db.Model):
+    """One recorded notice consent or lawful basis for a person's data (PI-02); rows are only added.
+
+    Party membership is sensitive personal information (特定身份, PIPL art. 28): the person sees the
+    privacy notice at first login and agrees (a `consent` row with the notice version and time), and
+    the organization department that entered the person records its basis (`basis` row, source
+    `import` / `form` / `cli` / `migration`).
+    """
+
+    __tablename__ = "privacy_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    basis: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # login | import | form | cli | migration
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    ip: Mapped[str | None] = mapped_column(String(64))

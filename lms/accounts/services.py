@@ -204,6 +204,9 @@ def create_person(
     db.session.add(person)
     db.session.flush()
     if source == "form":
+        from lms.accounts.privacy import record_basis
+
+        record_basis(person, actor=actor, source="form")  # the importer records its own (PI-02)
         audit.log("people.create", person, actor=actor, details={"unit_id": unit.id})
     return person
 

@@ -66,7 +66,7 @@ def _unauthorized():
 
 
 def _gate():
-    """The second factor, then a required password change, then TOTP set-up come before anything else."""
+    """The second factor, a required password change, TOTP set-up, then the privacy notice come before anything else."""
     if not current_user.is_authenticated:
         return None
     endpoint = request.endpoint or ""
@@ -85,12 +85,33 @@ def _gate():
         target, message = url_for("auth.change_password", next=_here()), _("首次登录或密码被重置后，请先修改密码。")
     elif mfa_required(current_user) and not mfa_done:
         target, message = url_for("auth.totp_setup", next=_here()), _("您的角色需要启用动态口令（两步验证）。")
+    elif endpoint == "auth.privacy_notice":
+        return None  # the notice comes after the steps above, never instead of them
+    elif _privacy_notice_pending():
+        target, message = url_for("auth.privacy_notice", next=_here()), _("请先阅读并同意个人信息保护告知。")
     else:
         return None
     if wants_json():
         return jsonify({"error": message, "status": 403}), 403
     flash(message, "warning")
     return redirect(target)
+
+
+def _privacy_notice_pending() -> bool:
+    """PI-02: the current privacy notice is not yet agreed to (remembered in the signed session once it is)."""
+    from flask import session
+
+    from lms.accounts import privacy
+
+    if not privacy.notice_required():
+        return False
+    mark = [current_user.id, privacy.notice_version()]
+    if session.get("privacy_ok") == mark:
+        return False
+    if privacy.has_consented(current_user):
+        session["privacy_ok"] = mark
+        return False
+    return True
 
 
 def _here() -> str | None:

@@ -85,6 +85,40 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+# --- the privacy notice (PI-02) ----------------------------------------------------------------------------
+@bp.route("/privacy/notice", methods=["GET", "POST"])
+@login_required
+def privacy_notice():
+    """The personal-information notice; agreed to once per version (consent row), declining logs out."""
+    from lms.accounts import privacy
+
+    user = current_user._get_current_object()
+    form = ConfirmForm()
+    agreed = privacy.has_consented(user)
+    if form.validate_on_submit():
+        decision = request.form.get("decision")
+        if decision == "agree":
+            if not agreed:
+                privacy.record_consent(user)
+                db.session.commit()
+            session["privacy_ok"] = [user.id, privacy.notice_version()]
+            return redirect(_next())
+        if decision == "decline" and not agreed:
+            privacy.record_decline(user)
+            audit.log("auth.logout", user, details={"reason": "privacy_notice_declined"})
+            sessions.end_current_session()
+            db.session.commit()
+            flash(_("您没有同意个人信息保护告知，已退出登录。如有疑问，请联系%(contact)s。",
+                    contact=_privacy_contact()), "warning")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/privacy_notice.html", form=form, agreed=agreed, version=privacy.notice_version(),
+                           contact=_privacy_contact(), next=request.values.get("next") or "")
+
+
+def _privacy_contact() -> str:
+    return current_app.config.get("PRIVACY_CONTACT") or _("您所在党支部的书记或校党委组织部")
+
+
 # --- the account page and own sessions --------------------------------------------------------------------
 @bp.route("/account")
 @login_required

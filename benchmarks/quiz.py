@@ -264,17 +264,18 @@ class Member:
         self.submit()
 
 
-def grade_after_close(app) -> tuple[float, int]:
+def grade_after_close(app) -> tuple[float, float, int]:
+    """The periodic task's work after the close: (wall seconds, CPU seconds, attempts graded)."""
     from lms.extensions import db
     from plugins.quiz.services import finalize_overdue, grade_due_attempts
 
     with app.app_context():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         finalize_overdue()
         graded = grade_due_attempts(limit=100000)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         db.engine.dispose()
-    return elapsed, graded
+    return elapsed, cpu, graded
 
 
 def check_db(app, members: list[Member]) -> tuple[int, int]:
@@ -303,6 +304,42 @@ def check_db(app, members: list[Member]) -> tuple[int, int]:
                     lost += 1  # stored but never graded
         db.engine.dispose()
     return lost, open_left
+
+
+def server_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the server's processes (Linux /proc; 0 elsewhere).
+
+    Wall-clock latencies on a shared machine include waiting for a CPU; the server's CPU per request does not.
+    """
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: the process group
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class CpuSampler(threading.Thread):
+    """Samples the server's CPU seconds twice a second, so that phases can be told apart afterwards."""
+
+    def __init__(self, pgid: int):
+        super().__init__(daemon=True)
+        self.pgid, self.samples, self.running = pgid, [], True
+
+    def run(self):
+        while self.running:
+            self.samples.append((time.time(), server_cpu_seconds(self.pgid)))
+            time.sleep(0.5)
+
+    def between(self, start: float, end: float) -> float:
+        def at(t):
+            return min(self.samples, key=lambda s: abs(s[0] - t))[1] if self.samples else 0.0
+
+        return max(0.0, at(end) - at(start))
 
 
 def warm_up(port: int, concurrency: int, limit_s: float = 120.0) -> None:
@@ -368,12 +405,18 @@ def main() -> None:
         ramp = min(15.0, args.duration / 4)
         threads = [threading.Thread(target=m.run, args=(deadline_at, args.interval, ramp), daemon=True)
                    for m in members]
+        sampler = CpuSampler(server.pid)  # (start_new_session: the server's process group is its pid)
+        sampler.start()
+        load_before = os.getloadavg()[0]
         t0 = time.time()
         for t in threads:
             t.start()
         for t in threads:
             t.join(args.duration + 180)
         elapsed = time.time() - t0
+        time.sleep(0.6)
+        sampler.running = False
+        load_after = os.getloadavg()[0]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -382,7 +425,7 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGKILL)
     # The periodic task grades the contest once it has closed (as `flask lms worker` does every minute).
     time.sleep(max(0.0, deadline_at + 4 - time.time()))
-    grading_s, graded = grade_after_close(app)
+    grading_s, grading_cpu, graded = grade_after_close(app)
     lost, open_left = check_db(app, members)
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -413,7 +456,23 @@ def main() -> None:
     print(f"  page loads {len(pages):6d}  p50 {pct(pages, 50):7.1f} ms  p95 {pct(pages, 95):7.1f} ms;"
           f"  starts p50 {pct(starts, 50):.1f} ms  p95 {pct(starts, 95):.1f} ms")
     print(f"  grading after the close (periodic task): {graded} attempts in {grading_s:.1f} s "
-          f"({graded / max(grading_s, 0.001):.1f}/s, with their xAPI statements)")
+          f"({graded / max(grading_s, 0.001):.1f}/s, with their xAPI statements; "
+          f"CPU {1000 * grading_cpu / max(graded, 1):.0f} ms per attempt)")
+    # Server CPU per request in each phase: what the latencies above cost, independent of the machine's load.
+    at = {k: stats.get(k + "_at", []) for k in ("page_ms", "start_ms", "autosave_ms", "submit_ms")}
+    last_at = max((max(v) for v in at.values() if v), default=t0)
+
+    def requests(a, b):
+        return sum(1 for v in at.values() for x in v if a <= x < b)
+
+    phases = [("ramp", t0, started), ("steady", started, first_submit), ("storm", first_submit, last_at + 0.5)]
+    cost = "; ".join(f"{name} {1000 * sampler.between(a, b) / max(requests(a, b), 1):.1f}"
+                     for name, a, b in phases if b > a)
+    total_cpu, total_requests = sampler.between(t0, last_at + 0.5), sum(len(v) for v in at.values())
+    print(f"  server CPU per request (ms): {cost}; all {1000 * total_cpu / max(total_requests, 1):.1f}"
+          f" ({total_cpu:.0f} CPU s in {last_at - t0:.0f} s on {os.cpu_count()} cores)")
+    print(f"  load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores "
+          "(other work on the machine adds to every wall-clock figure)")
     print(f"  submitted {submitted}/{args.members}, attempts left open {open_left}, 5xx {stats.get('5xx', 0)}, "
           f"transport errors {stats.get('transport_errors', 0)}, unexpected statuses {stats.get('unexpected', 0)}")
     print(f"autosave_p50_ms={pct(autosave, 50):.1f} autosave_p95_ms={pct(autosave, 95):.1f} "

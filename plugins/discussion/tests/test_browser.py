@@ -42,6 +42,7 @@ def test_discussion_journey_with_moderation_and_no_xss(page, live_server, users,
     page.goto(thread_url)
     page.click(".dquote-btn")
     assert page.locator("input[name=quote_post_id]").input_value() != ""
+    assert "正在引用 李党员 的发言 #" in page.inner_text("#reply")  # the page's text, in the reader's language
     page.fill("#reply textarea[name=body]", "@李党员 说得好，我也有同感")
     page.click("#reply button[type=submit]")
     page.wait_for_load_state()

@@ -51,6 +51,12 @@ MSGIDS = (
     _("新的学习任务：%(title)s"), _("请在 %(date)s 前完成 %(n)s 门必修课程。"), _("学习资料：%(title)s"),
     _("组织推送了新的学习资料，请及时阅读。"), _("%(kind)s：%(title)s"), _("时间：%(time)s；地点：%(place)s。"),
     _("另行通知"),
+    _("学时提醒：%(year)s 年度还差 %(short)s 学时"),
+    _("您 %(year)s 年度已获 %(hours)s 学时，年度要求 %(req)s 学时，还差 %(short)s 学时。请及时参加学习。（%(unit)s）"),
+    _("学习任务提醒：《%(title)s》已逾期"), _("学习任务提醒：《%(title)s》即将截止"),
+    _("《%(title)s》截止日期 %(date)s，已完成 %(done)s/%(n)s 门必修课程。请尽快完成学习。（%(unit)s）"),
+    _("学习任务提醒：%(n)s 项学习任务尚未完成"),
+    _("%(n)s 项学习任务的必修课程尚未完成：%(tasks)s。请尽快完成学习。（%(unit)s）"),
     # credit evidence labels stored by plugins (lms/templates/credits/my.html shows them with _())
     _("阅读记录"), _("签到记录"),
 )

@@ -20,7 +20,13 @@ class StatsPlugin(Plugin):
         "STATS_REMINDS_PER_HOUR": 10,  # one-click reminder batches per person and hour
         "STATS_REMIND_COOLDOWN_HOURS": 24,  # a member is reminded at most once in this many hours
         "STATS_BEHIND_LIST_MAX": 200,  # rows of the 名单 on the page (the export has everyone)
+        # With party_school: members behind on an assignment overdue or due within this many days are listed
+        # and can be reminded.
+        "STATS_ASSIGNMENT_DUE_DAYS": 7,
     }
+
+    def init_app(self, app):
+        from plugins.stats import services  # noqa: F401  (registers the reminder texts for translation)
 
     @hookimpl
     def lms_load_blueprints(self, app):

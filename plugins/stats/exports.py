@@ -20,10 +20,17 @@ UNIT_WIDTHS = (6, 40, 7, 12, 10, 9, 9, 12, 10, 11, 10, 11)
 MEMBER_HEADERS = ("序号", "姓名", "学号/工号", "所在党组织", "党员类别", "年度要求学时", "已获学时", "差额",
                   "是否达标", "应学课程", "已完成课程", "课程完成率", "测验次数", "测验平均分")
 MEMBER_WIDTHS = (6, 10, 13, 34, 12, 11, 9, 8, 9, 9, 10, 11, 9, 11)
+# With party_school on: the assignments (学习任务) of the year that reached each person, and those completed
+# (every required course done), appended to both sheets.
+UNIT_TASK_HEADERS = ("学习任务应完成人次", "学习任务完成人次", "学习任务完成率")
+UNIT_TASK_WIDTHS = (12, 12, 12)
+MEMBER_TASK_HEADERS = ("学习任务（项）", "已完成任务", "任务完成率")
+MEMBER_TASK_WIDTHS = (10, 10, 10)
 
 
-def member_figures(node_id: int, year: int) -> list[PersonRow]:
-    """Everyone of the subtree with hours, requirement, completion and quiz figures (grouped queries only)."""
+def member_figures(node_id: int, year: int) -> tuple[list[PersonRow], bool]:
+    """Everyone of the subtree with hours, requirement, completion, quiz and assignment figures (grouped
+    queries only), and whether assignments are counted (the party_school plugin is on)."""
     people = services.person_figures(node_id, year, "person")
     comp = services.completion(node_id, year, "person", per_course=False)
     scores = services.quiz_scores(node_id, year, "person")
@@ -34,7 +41,14 @@ def member_figures(node_id: int, year: int) -> list[PersonRow]:
         if pid in by_id:
             by_id[pid].quiz_count += n
             by_id[pid].quiz_sum += s
-    return people
+    with_tasks = services.assignments_available()
+    if with_tasks:
+        _assignments, figures = services.assignment_completion(node_id, year, "person")
+        for (pid, _aid), (n, done) in figures.items():
+            if pid in by_id:
+                by_id[pid].tasks += n
+                by_id[pid].tasks_done += done
+    return people, with_tasks
 
 
 def _style_sheet(ws, title: str, subtitle: str, headers, widths, landscape: bool) -> None:
@@ -103,11 +117,16 @@ def _avg_score(count: int, total: float):
     return None if not count else round(total / count * 100, 1)
 
 
+def _unit_totals() -> dict:
+    return {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0, "completed": 0, "qn": 0, "qs": 0.0,
+            "tasks": 0, "tasks_done": 0}
+
+
 def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str, exported_at: str) -> tuple[bytes, int]:
     """The two ledgers of `node`'s subtree for `year`; returns (xlsx bytes, number of member rows)."""
     from openpyxl import Workbook
 
-    people = member_figures(node.id, year)
+    people, with_tasks = member_figures(node.id, year)
     units = all_paths([node.id])
     paths = {u.id: p for u, p in units}
     subtitle = f"统计范围：{scope_label}　年度：{year}　导出：{exported_by}　{exported_at}"
@@ -115,13 +134,14 @@ def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str
     wb = Workbook()
     ws = wb.active
     ws.title = "按党组织"
-    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党组织）", subtitle, UNIT_HEADERS, UNIT_WIDTHS,
+    headers, widths = UNIT_HEADERS, UNIT_WIDTHS
+    if with_tasks:
+        headers, widths = headers + UNIT_TASK_HEADERS, widths + UNIT_TASK_WIDTHS
+    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党组织）", subtitle, headers, widths,
                  landscape=True)
-    per_unit: dict[int, dict] = {u.id: {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0,
-                                        "completed": 0, "qn": 0, "qs": 0.0} for u, _ in units}
+    per_unit: dict[int, dict] = {u.id: _unit_totals() for u, _ in units}
     for p in people:
-        agg = per_unit.setdefault(p.org_unit_id, {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0,
-                                                  "completed": 0, "qn": 0, "qs": 0.0})
+        agg = per_unit.setdefault(p.org_unit_id, _unit_totals())
         agg["people"] += 1
         agg["hours"] += p.hours
         agg["met"] += p.met
@@ -129,30 +149,43 @@ def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str
         agg["completed"] += p.completed
         agg["qn"] += p.quiz_count
         agg["qs"] += p.quiz_sum
-    tot = {"people": 0, "hours": Decimal("0"), "met": 0, "enrolled": 0, "completed": 0, "qn": 0, "qs": 0.0}
+        agg["tasks"] += p.tasks
+        agg["tasks_done"] += p.tasks_done
+
+    def unit_row(first, label, a):
+        row = [first, label, a["people"], float(q2(a["hours"])),
+               float(q2(a["hours"] / a["people"])) if a["people"] else 0.0, a["met"],
+               _ratio(a["met"], a["people"]), a["enrolled"], a["completed"], _ratio(a["completed"], a["enrolled"]),
+               a["qn"], _avg_score(a["qn"], a["qs"])]
+        if with_tasks:
+            row += [a["tasks"], a["tasks_done"], _ratio(a["tasks_done"], a["tasks"])]
+        return row
+
+    tot = _unit_totals()
     for i, (u, path) in enumerate(units, start=1):
         a = per_unit[u.id]
         for k in tot:
             tot[k] += a[k]
-        ws.append([i, safe_cell(path), a["people"], float(q2(a["hours"])),
-                   float(q2(a["hours"] / a["people"])) if a["people"] else 0.0, a["met"],
-                   _ratio(a["met"], a["people"]), a["enrolled"], a["completed"], _ratio(a["completed"], a["enrolled"]),
-                   a["qn"], _avg_score(a["qn"], a["qs"])])
-    ws.append(["", "合计", tot["people"], float(q2(tot["hours"])),
-               float(q2(tot["hours"] / tot["people"])) if tot["people"] else 0.0, tot["met"],
-               _ratio(tot["met"], tot["people"]), tot["enrolled"], tot["completed"],
-               _ratio(tot["completed"], tot["enrolled"]), tot["qn"], _avg_score(tot["qn"], tot["qs"])])
-    _finish_sheet(ws, len(UNIT_HEADERS), pct_cols=(7, 10), num_cols=(4, 5))
+        ws.append(unit_row(i, safe_cell(path), a))
+    ws.append(unit_row("", "合计", tot))
+    _finish_sheet(ws, len(headers), pct_cols=(7, 10, 15) if with_tasks else (7, 10), num_cols=(4, 5))
 
     ws = wb.create_sheet("按党员")
-    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党员）", subtitle, MEMBER_HEADERS,
-                 MEMBER_WIDTHS, landscape=True)
+    headers, widths = MEMBER_HEADERS, MEMBER_WIDTHS
+    if with_tasks:
+        headers, widths = headers + MEMBER_TASK_HEADERS, widths + MEMBER_TASK_WIDTHS
+    _style_sheet(ws, f"{scope_label} {year}年度党员教育培训台账（按党员）", subtitle, headers, widths,
+                 landscape=True)
     t_req, t_hours, t_short, t_met, t_enr, t_done, t_qn, t_qs = Decimal(0), Decimal(0), Decimal(0), 0, 0, 0, 0, 0.0
+    t_tasks = t_tasks_done = 0
     for i, p in enumerate(people, start=1):
-        ws.append([i, safe_cell(p.name), safe_cell(p.login_id), safe_cell(paths.get(p.org_unit_id, "")),
-                   MEMBER_CATEGORIES.get(p.category, p.category), float(p.requirement), float(p.hours),
-                   float(p.shortfall), "是" if p.met else "否", p.enrolled, p.completed,
-                   _ratio(p.completed, p.enrolled), p.quiz_count, _avg_score(p.quiz_count, p.quiz_sum)])
+        row = [i, safe_cell(p.name), safe_cell(p.login_id), safe_cell(paths.get(p.org_unit_id, "")),
+               MEMBER_CATEGORIES.get(p.category, p.category), float(p.requirement), float(p.hours),
+               float(p.shortfall), "是" if p.met else "否", p.enrolled, p.completed,
+               _ratio(p.completed, p.enrolled), p.quiz_count, _avg_score(p.quiz_count, p.quiz_sum)]
+        if with_tasks:
+            row += [p.tasks, p.tasks_done, _ratio(p.tasks_done, p.tasks)]
+        ws.append(row)
         t_req += p.requirement
         t_hours += p.hours
         t_short += p.shortfall
@@ -161,9 +194,14 @@ def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str
         t_done += p.completed
         t_qn += p.quiz_count
         t_qs += p.quiz_sum
-    ws.append(["", "合计", f"{len(people)} 人", "", "", float(q2(t_req)), float(q2(t_hours)), float(q2(t_short)),
-               f"达标 {t_met} 人", t_enr, t_done, _ratio(t_done, t_enr), t_qn, _avg_score(t_qn, t_qs)])
-    _finish_sheet(ws, len(MEMBER_HEADERS), pct_cols=(12,), num_cols=(6, 7, 8), text_cols=(3,))
+        t_tasks += p.tasks
+        t_tasks_done += p.tasks_done
+    row = ["", "合计", f"{len(people)} 人", "", "", float(q2(t_req)), float(q2(t_hours)), float(q2(t_short)),
+           f"达标 {t_met} 人", t_enr, t_done, _ratio(t_done, t_enr), t_qn, _avg_score(t_qn, t_qs)]
+    if with_tasks:
+        row += [t_tasks, t_tasks_done, _ratio(t_tasks_done, t_tasks)]
+    ws.append(row)
+    _finish_sheet(ws, len(headers), pct_cols=(12, 17) if with_tasks else (12,), num_cols=(6, 7, 8), text_cols=(3,))
 
     buf = io.BytesIO()
     wb.save(buf)

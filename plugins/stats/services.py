@@ -9,25 +9,35 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, text
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from lms.accounts.models import RoleAssignment, User
 from lms.authz import VIEW, can, scope_roots
 from lms.courses.models import Course, Enrollment, Lesson, LessonProgress
 from lms.credits.models import CreditEntry, CreditExemption, CreditRequirement
 from lms.extensions import db
+from lms.notifications.services import message, register
 from lms.org.models import OrgUnit, OrgUnitClosure
 from lms.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 _TZ = ZoneInfo("Asia/Shanghai")
+# Reminder texts: stored in Chinese, shown in the reader's language (lms.notifications.services.shown).
+N_HOURS = register("学时提醒：%(year)s 年度还差 %(short)s 学时")
+N_HOURS_BODY = register("您 %(year)s 年度已获 %(hours)s 学时，年度要求 %(req)s 学时，还差 %(short)s 学时。"
+                        "请及时参加学习。（%(unit)s）")
+N_TASK_OVERDUE = register("学习任务提醒：《%(title)s》已逾期")
+N_TASK_SOON = register("学习任务提醒：《%(title)s》即将截止")
+N_TASK_BODY = register("《%(title)s》截止日期 %(date)s，已完成 %(done)s/%(n)s 门必修课程。请尽快完成学习。（%(unit)s）")
+N_TASKS = register("学习任务提醒：%(n)s 项学习任务尚未完成")
+N_TASKS_BODY = register("%(n)s 项学习任务的必修课程尚未完成：%(tasks)s。请尽快完成学习。（%(unit)s）")
 
 TEST_LESSON_TYPES = ("quiz", "exam", "test")
 # Roles that owe the higher yearly requirement (as lms.credits.services.requirement_category).
@@ -62,6 +72,10 @@ def q2(value) -> Decimal:
 def local_year(dt: datetime | None = None) -> int:
     dt = dt or utcnow()
     return dt.replace(tzinfo=UTC).astimezone(_TZ).year
+
+
+def local_today() -> date:
+    return utcnow().replace(tzinfo=UTC).astimezone(_TZ).date()
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -170,6 +184,10 @@ class PersonRow:
     completed: int = 0
     quiz_count: int = 0
     quiz_sum: float = 0.0
+    secretary: bool = False  # holds a secretary or committee-member role (the higher requirement)
+    reduced: Decimal | None = None  # the exemption's reduced hours for the year
+    tasks: int = 0  # assignments (学习任务) of the year that reached the person
+    tasks_done: int = 0  # … of which every required course is completed
 
     @property
     def met(self) -> bool:
@@ -206,8 +224,9 @@ def share_bucket(hours: Decimal, requirement: Decimal) -> str:
 
 
 def people_of(node_id: int, by: str, year: int | None = None) -> list[PersonRow]:
-    """Figure: the active people of the subtree, the row each is counted in and, with `year`, their credit
-    hours of that year from the ledger — one statement (the scope's people are materialized once)."""
+    """Figure: the active people of the subtree and the row each is counted in; with `year`, also their credit
+    hours of that year from the ledger and what their requirement depends on (a secretary or committee role,
+    an exemption) — one statement (the scope's people are materialized once, the rest are indexed look-ups)."""
     people = scope_people(node_id, by)
     q = (select(User.id, User.name, User.login_id, User.org_unit_id, User.category, people.c.key)
          .select_from(people).join(User, User.id == people.c.user_id))
@@ -215,26 +234,30 @@ def people_of(node_id: int, by: str, year: int | None = None) -> list[PersonRow]
         hours = (select(CreditEntry.user_id.label("user_id"), func.sum(CreditEntry.hours).label("hours"))
                  .join(people, people.c.user_id == CreditEntry.user_id)
                  .where(CreditEntry.year == year).group_by(CreditEntry.user_id).subquery())
-        q = q.add_columns(hours.c.hours).outerjoin(hours, hours.c.user_id == User.id)
+        secretary = (select(RoleAssignment.id).where(RoleAssignment.user_id == User.id,
+                                                     RoleAssignment.role.in_(SECRETARY_ROLES)).exists())
+        reduced = (select(CreditExemption.reduced_hours)
+                   .where(CreditExemption.user_id == User.id, CreditExemption.year == year)
+                   .limit(1).scalar_subquery())
+        q = q.add_columns(hours.c.hours, secretary, reduced).outerjoin(hours, hours.c.user_id == User.id)
     else:
-        q = q.add_columns(literal(None))
+        q = q.add_columns(literal(None), literal(False), literal(None))
     q = q.order_by(User.org_unit_id, User.login_id)
+    zero = Decimal("0.00")
     return [PersonRow(id=i, name=n, login_id=lid, org_unit_id=u, category=cat, key=k,
-                      hours=q2(h) if h is not None else Decimal("0.00"))
-            for i, n, lid, u, cat, k, h in db.session.execute(q)]
+                      hours=q2(h) if h else zero, secretary=bool(sec), reduced=None if red is None else q2(red))
+            for i, n, lid, u, cat, k, h, sec, red in db.session.execute(q)]
 
 
 def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
     """Fill each person's yearly requirement like lms.credits.services.requirement_for, in bulk.
 
     Secretaries and committee members owe the secretary requirement; the nearest unit override for the
-    year (closure depth) replaces the configured figure; an exemption lowers it for one person.
+    year (closure depth) replaces the configured figure; an exemption lowers it for one person. The roles
+    and exemptions come with the people (`people_of`); the overrides are one small query.
     """
     base = {"member": q2(current_app.config["DEFAULT_YEARLY_REQUIREMENT"]),
             "secretary": q2(current_app.config["SECRETARY_YEARLY_REQUIREMENT"])}
-    q = select(RoleAssignment.user_id)
-    q, _ = _grouped(q, RoleAssignment.user_id, node_id, "person")
-    secretaries = set(db.session.scalars(q.where(RoleAssignment.role.in_(SECRETARY_ROLES))))
     # overrides: nearest ancestor with a row for the category wins
     sub = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == node_id)
     rows = db.session.execute(
@@ -248,14 +271,11 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
         key = (unit_id, category)
         if key not in override or depth < override[key][0]:
             override[key] = (depth, q2(hours))
-    q = select(CreditExemption.user_id, CreditExemption.reduced_hours)
-    q, _ = _grouped(q, CreditExemption.user_id, node_id, "person")
-    exemptions = {uid: q2(h) for uid, h in db.session.execute(q.where(CreditExemption.year == year))}
     for p in people:
-        category = "secretary" if p.id in secretaries else "member"
-        req = override.get((p.org_unit_id, category), (0, base[category]))[1]
-        if p.id in exemptions:
-            req = min(req, exemptions[p.id])
+        category = "secretary" if p.secretary else "member"
+        req = override[(p.org_unit_id, category)][1] if (p.org_unit_id, category) in override else base[category]
+        if p.reduced is not None:
+            req = min(req, p.reduced)
             p.exempt = True
         p.requirement = req
 
@@ -300,44 +320,36 @@ def quiz_scores(node_id: int, year: int, by: str) -> dict[tuple, tuple[int, floa
     return {(k, b): (int(n), float(s or 0)) for n, s, k, b in db.session.execute(q)}
 
 
-def _month(col):
-    """A grouping key for the Beijing calendar month of a naive-UTC column, and its decoder to 1–12.
+def month_starts(year: int) -> list[datetime]:
+    """The naive-UTC instants where the Beijing months of `year` start, and where the next year starts (13)."""
+    return [datetime(year + (m > 12), (m - 1) % 12 + 1, 1, tzinfo=_TZ).astimezone(UTC).replace(tzinfo=None)
+            for m in range(1, 14)]
 
-    On SQLite the key is the UTC hour as stored ("YYYY-MM-DD HH", a cheap substring rather than a
-    date function per row); Python shifts it to Beijing time. Elsewhere the database computes the month.
-    """
-    if db.engine.dialect.name == "sqlite":
-        def decode(key):
-            if not key:
-                return None
-            return (datetime.strptime(key, "%Y-%m-%d %H") + timedelta(hours=8)).month
-        return func.substr(col, 1, 13), decode
-    return cast(func.extract("month", col + text("INTERVAL '8 hours'")), Integer), \
-        (lambda key: int(key) if key is not None else None)
+
+def _by_month(value, col, year: int):
+    """Twelve running totals of `value` over the rows whose naive-UTC `col` falls before the end of each Beijing
+    month of `year`; their differences are the monthly figures. One range test per month and row, no GROUP BY
+    (no sort), no date function or time-zone arithmetic per row, the same SQL on every database."""
+    return [func.sum(case((col < end, value), else_=literal(0))) for end in month_starts(year)[1:]]
+
+
+def _differences(running) -> list:
+    running = [r or 0 for r in running]
+    return [running[0]] + [running[i] - running[i - 1] for i in range(1, len(running))]
 
 
 def monthly(node_id: int, year: int) -> dict[str, list]:
-    """Figure: credit hours earned and courses completed per month of the year (two grouped queries)."""
+    """Figure: credit hours earned and courses completed per month of the year (two queries)."""
     start, end = year_bounds(year)
-    month, decode = _month(CreditEntry.earned_at)
-    q = select(month, func.sum(CreditEntry.hours))
+    # The ledger's year is the Beijing year of earned_at (lms.credits.services.award): every row is in range.
+    q = select(*_by_month(CreditEntry.hours, CreditEntry.earned_at, year))
     q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
-    hours = [Decimal("0")] * 12
-    for key, h in db.session.execute(q.where(CreditEntry.year == year).group_by(month)):
-        m = decode(key)
-        if m and 1 <= m <= 12:
-            hours[m - 1] += Decimal(str(h or 0))
-    hours = [q2(h) for h in hours]
-    month, decode = _month(Enrollment.completed_at)
-    q = select(month, func.count(Enrollment.id))
+    running = db.session.execute(q.where(CreditEntry.year == year)).one()
+    hours = [q2(h) for h in _differences([Decimal(str(r)) if r is not None else None for r in running])]
+    q = select(*_by_month(literal(1), Enrollment.completed_at, year))
     q, _ = _grouped(q, Enrollment.user_id, node_id, "person")
-    done = [0] * 12
-    for key, n in db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)
-                                     .group_by(month)):
-        m = decode(key)
-        if m and 1 <= m <= 12:
-            done[m - 1] += int(n)
-    return {"hours": hours, "completions": done}
+    running = db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)).one()
+    return {"hours": hours, "completions": [int(n) for n in _differences(running)]}
 
 
 # --- assignments (from the party_school plugin, when it is on) -----------------------------------------
@@ -356,12 +368,18 @@ def _assignment_tables():
     return [db.metadata.tables[t] for t in ASSIGNMENT_TABLES]
 
 
+def assignments_available() -> bool:
+    """Whether assignments (学习任务) are counted: the party_school plugin is on."""
+    return _assignment_tables() is not None
+
+
 @dataclass
 class AssignmentStat:
     id: int
     title: str
-    due_on: object
+    due_on: date
     courses: int
+    starts_on: date | None = None
     targeted: int = 0
     completed: int = 0
 
@@ -370,44 +388,113 @@ class AssignmentStat:
         return rate(self.completed, self.targeted)
 
 
-def assignment_completion(node_id: int, year: int, by: str) -> tuple[list[AssignmentStat], dict]:
-    """Figure: for each active assignment running in the year, the people of the subtree it reached and those
-    who completed every one of its courses, per (row, assignment). Two queries (list, figures)."""
+def running_assignments(year: int) -> list[AssignmentStat]:
+    """The active assignments running in the (Beijing) year, by deadline, with their number of courses."""
     tables = _assignment_tables()
     if tables is None:
-        return [], {}
-    a, ac, t = tables
-    start, end = year_bounds(year)
-    y_start, y_end = start.date(), end.date()
-    n_courses = (select(ac.c.assignment_id, func.count().label("n")).group_by(ac.c.assignment_id).subquery())
-    done = (select(t.c.assignment_id, t.c.user_id, func.count(Enrollment.id).label("done"))
-            .select_from(t)
-            .join(ac, ac.c.assignment_id == t.c.assignment_id)
-            .outerjoin(Enrollment, and_(Enrollment.user_id == t.c.user_id, Enrollment.course_id == ac.c.course_id,
-                                        Enrollment.completed_at.is_not(None)))
-            .group_by(t.c.assignment_id, t.c.user_id).subquery())
-    q = (select(func.count(), func.sum(case((done.c.done >= n_courses.c.n, 1), else_=0)))
-         .select_from(done)
-         .join(n_courses, n_courses.c.assignment_id == done.c.assignment_id)
-         .join(a, a.c.id == done.c.assignment_id))
-    q, key = _grouped(q, done.c.user_id, node_id, by)
-    q = q.add_columns(key, done.c.assignment_id).where(
-        a.c.status == "active", a.c.starts_on < y_end, a.c.due_on >= y_start,
-    ).group_by(key, done.c.assignment_id)
-    figures = {(k, aid): (int(n), int(d or 0)) for n, d, k, aid in db.session.execute(q)}
-    ids = {aid for _, aid in figures}
-    stats = {}
-    if ids:
-        for aid, title, due_on, n in db.session.execute(
-                select(a.c.id, a.c.title, a.c.due_on, n_courses.c.n)
-                .join(n_courses, n_courses.c.assignment_id == a.c.id).where(a.c.id.in_(ids))):
-            stats[aid] = AssignmentStat(aid, title, due_on, int(n))
+        return []
+    a, ac, _t = tables
+    n = func.count(ac.c.course_id)
+    q = (select(a.c.id, a.c.title, a.c.due_on, a.c.starts_on, n).join(ac, ac.c.assignment_id == a.c.id)
+         .where(a.c.status == "active", a.c.starts_on <= date(year, 12, 31), a.c.due_on >= date(year, 1, 1))
+         .group_by(a.c.id, a.c.title, a.c.due_on, a.c.starts_on).order_by(a.c.due_on, a.c.id))
+    return [AssignmentStat(aid, title, due_on, int(k), starts_on) for aid, title, due_on, starts_on, k
+            in db.session.execute(q)]
+
+
+def _courses_done(ac, t):
+    """Per target row `t`: how many of its assignment's courses the person has completed (indexed look-ups)."""
+    return (select(func.count(Enrollment.id))
+            .select_from(ac)
+            .join(Enrollment, and_(Enrollment.user_id == t.c.user_id, Enrollment.course_id == ac.c.course_id))
+            .where(ac.c.assignment_id == t.c.assignment_id, Enrollment.completed_at.is_not(None))
+            .scalar_subquery())
+
+
+def assignment_figures(node_id: int, by: str, assignments: list[AssignmentStat]) -> dict[tuple, tuple[int, int]]:
+    """Figure: per (row, assignment), the people of the subtree an assignment reached and those who completed
+    every one of its courses (completed at any time: a course done before the assignment counts)."""
+    tables = _assignment_tables()
+    if tables is None or not assignments:
+        return {}
+    _a, ac, t = tables
+    n_courses = case({x.id: x.courses for x in assignments}, value=t.c.assignment_id, else_=0)
+    done = _courses_done(ac, t)
+    q = select(func.count(t.c.user_id), func.sum(case((done >= n_courses, 1), else_=0))).select_from(t)
+    q, key = _grouped(q, t.c.user_id, node_id, by)
+    q = (q.add_columns(key, t.c.assignment_id).where(t.c.assignment_id.in_([x.id for x in assignments]))
+         .group_by(key, t.c.assignment_id))
+    return {(k, aid): (int(n), int(d or 0)) for n, d, k, aid in db.session.execute(q)}
+
+
+def assignment_completion(node_id: int, year: int, by: str) -> tuple[list[AssignmentStat], dict]:
+    """The running assignments of the year with the subtree's totals, and the figures per (row, assignment).
+    Two queries; the second only when an assignment runs in the year."""
+    assignments = running_assignments(year)
+    figures = assignment_figures(node_id, by, assignments)
+    stats = {x.id: x for x in assignments}
     for (_k, aid), (n, d) in figures.items():
-        if aid in stats:
-            stats[aid].targeted += n
-            stats[aid].completed += d
-    ordered = sorted(stats.values(), key=lambda x: (x.due_on, x.id))
-    return ordered, figures
+        stats[aid].targeted += n
+        stats[aid].completed += d
+    return [x for x in assignments if x.targeted], figures
+
+
+def due_soon_days() -> int:
+    return int(current_app.config["STATS_ASSIGNMENT_DUE_DAYS"])
+
+
+def pressing(assignments: list[AssignmentStat], today: date | None = None) -> list[AssignmentStat]:
+    """Assignments past their deadline or due within STATS_ASSIGNMENT_DUE_DAYS days (and already started)."""
+    today = today or local_today()
+    horizon = today + timedelta(days=due_soon_days())
+    return [x for x in assignments if (x.starts_on is None or x.starts_on <= today) and x.due_on <= horizon]
+
+
+@dataclass
+class TaskBehind:
+    """A member who has not completed the required courses of an assignment that is due soon or overdue."""
+
+    person: PersonRow
+    assignment: AssignmentStat
+    done: int  # courses of the assignment completed
+    today: date
+
+    @property
+    def days_left(self) -> int:
+        return (self.assignment.due_on - self.today).days
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_left < 0
+
+
+def tasks_behind(node_id: int, year: int, people: list[PersonRow] | None = None,
+                 assignments: list[AssignmentStat] | None = None) -> list[TaskBehind]:
+    """Every (member, assignment) of the subtree where the member was reached by an assignment that is overdue
+    or due soon and has not completed all its courses: overdue first, then the nearest deadline."""
+    tables = _assignment_tables()
+    if tables is None:
+        return []
+    today = local_today()
+    urgent = pressing(running_assignments(year) if assignments is None else assignments, today)
+    if not urgent:
+        return []
+    _a, ac, t = tables
+    by_id = {x.id: x for x in urgent}
+    done = _courses_done(ac, t).label("done")
+    n_courses = case({x.id: x.courses for x in urgent}, value=t.c.assignment_id, else_=0)
+    q = select(t.c.user_id, t.c.assignment_id, done).select_from(t)
+    q, _ = _grouped(q, t.c.user_id, node_id, "person")
+    q = q.where(t.c.assignment_id.in_(list(by_id)), done < n_courses)
+    rows = db.session.execute(q).all()
+    if not rows:
+        return []
+    if people is None:
+        people = people_of(node_id, "person")
+    persons = {p.id: p for p in people}
+    out = [TaskBehind(persons[uid], by_id[aid], int(d), today) for uid, aid, d in rows if uid in persons]
+    out.sort(key=lambda b: (b.assignment.due_on, b.assignment.id, b.person.login_id))
+    return out
 
 
 def course_titles(ids) -> dict[int, str]:
@@ -488,6 +575,7 @@ class Dashboard:
     months: dict[str, list]
     assignments: list[AssignmentStat] = field(default_factory=list)
     assignment_id: int | None = None
+    tasks_behind: list[TaskBehind] = field(default_factory=list)  # overdue or due-soon assignments not done
 
     @property
     def selected_assignment(self) -> AssignmentStat | None:
@@ -580,7 +668,8 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
     return Dashboard(node=node, year=year, by=by, rows=ordered, total=total, people=people, courses=course_list,
                      course_id=course_id, scores=scores, score_count=total.quiz_count,
                      score_avg=total.quiz_avg, months=monthly(node.id, year), assignments=assignments,
-                     assignment_id=assignment_id)
+                     assignment_id=assignment_id,
+                     tasks_behind=tasks_behind(node.id, year, people, assignments) if assignments else [])
 
 
 # --- chart data (ECharts options built here; the page passes them in data-* attributes) --------------
@@ -685,39 +774,73 @@ def entry_activity(entry: CreditEntry) -> str | None:
 
 
 # --- reminders ------------------------------------------------------------------------------------------
+def _send(actor, node: OrgUnit, *, url: str, messages: dict[int, tuple[str, str]], details: dict) -> dict:
+    """Notify each person of `messages` (id → title, body) in-app, linking to `url`, except those who got a
+    reminder with the same link in the last STATS_REMIND_COOLDOWN_HOURS; writes one audit row `stats.remind`
+    with `details` and who was reminded. Runs in the caller's transaction (the caller commits)."""
+    from lms import audit
+    from lms.notifications.models import Notification
+    from lms.notifications.services import notify
+
+    cutoff = utcnow() - timedelta(hours=current_app.config["STATS_REMIND_COOLDOWN_HOURS"])
+    q = select(Notification.user_id)
+    q, _ = _grouped(q, Notification.user_id, node.id, "person")
+    recent = set(db.session.scalars(q.where(Notification.kind == "system", Notification.url == url,
+                                            Notification.created_at >= cutoff)))
+    due = [pid for pid in messages if pid not in recent]
+    users = {}
+    for i in range(0, len(due), 5000):  # bounded IN lists (SQLite's limit on bound values)
+        users.update((u.id, u) for u in db.session.scalars(select(User).where(User.id.in_(due[i:i + 5000]))))
+    sent = []
+    for pid in due:
+        title, body = messages[pid]
+        if pid in users and notify(users[pid], title=title, body=body, url=url, kind="system") is not None:
+            sent.append(pid)
+    result = {"behind": len(messages), "sent": len(sent), "skipped": len(messages) - len(due)}
+    audit.log("stats.remind", node, actor=actor, details={**details, **result, "people": sent[:500]})
+    return result
+
+
 def remind_behind(actor, node: OrgUnit, year: int, *, url: str) -> dict:
     """Notify every active member of the node's subtree who is behind the yearly requirement (in-app).
 
     People reminded in the last STATS_REMIND_COOLDOWN_HOURS are skipped; writes one audit row.
     Runs in the caller's transaction (the caller commits).
     """
-    from lms import audit
-    from lms.notifications.models import Notification
-    from lms.notifications.services import notify
-
     people = person_figures(node.id, year, "person")
-    behind = [p for p in people if not p.met]
-    cutoff = utcnow() - timedelta(hours=current_app.config["STATS_REMIND_COOLDOWN_HOURS"])
-    q = select(Notification.user_id)
-    q, _ = _grouped(q, Notification.user_id, node.id, "person")
-    recent = set(db.session.scalars(q.where(Notification.kind == "system", Notification.url == url,
-                                            Notification.created_at >= cutoff)))
-    sent, skipped = [], 0
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_([p.id for p in behind])))} \
-        if behind else {}
-    for p in behind:
-        if p.id in recent:
-            skipped += 1
+    messages = {}
+    for p in people:
+        if p.met:
             continue
-        title = f"学时提醒：{year} 年度还差 {_fmt(p.shortfall)} 学时"
-        body = (f"您 {year} 年度已获 {_fmt(p.hours)} 学时，年度要求 {_fmt(p.requirement)} 学时，"
-                f"还差 {_fmt(p.shortfall)} 学时。请及时参加学习。（{node.name}）")
-        if notify(users[p.id], title=title, body=body, url=url, kind="system") is not None:
-            sent.append(p.id)
-    audit.log("stats.remind", node, actor=actor,
-              details={"year": year, "behind": len(behind), "sent": len(sent), "skipped": skipped,
-                       "people": sent[:500]})
-    return {"behind": len(behind), "sent": len(sent), "skipped": skipped}
+        messages[p.id] = (message(N_HOURS, year=year, short=_fmt(p.shortfall)),
+                          message(N_HOURS_BODY, year=year, hours=_fmt(p.hours), req=_fmt(p.requirement),
+                                  short=_fmt(p.shortfall), unit=node.name))
+    return _send(actor, node, url=url, messages=messages, details={"kind": "hours", "year": year})
+
+
+def remind_tasks(actor, node: OrgUnit, year: int, *, url: str) -> dict:
+    """Notify every active member of the node's subtree who has not completed the required courses of an
+    assignment that is overdue or due within STATS_ASSIGNMENT_DUE_DAYS days (in-app, one notice per person
+    listing their assignments). Same cooldown, audit row (`stats.remind`, kind "assignments") and caller's
+    transaction as `remind_behind`."""
+    items: dict[int, list[TaskBehind]] = {}
+    for b in tasks_behind(node.id, year):
+        items.setdefault(b.person.id, []).append(b)
+    messages = {}
+    for pid, mine in items.items():
+        if len(mine) == 1:
+            b = mine[0]
+            title = message(N_TASK_OVERDUE if b.overdue else N_TASK_SOON, title=b.assignment.title)
+            body = message(N_TASK_BODY, title=b.assignment.title, date=b.assignment.due_on.isoformat(), done=b.done,
+                           n=b.assignment.courses, unit=node.name)
+        else:
+            title = message(N_TASKS, n=len(mine))
+            body = message(N_TASKS_BODY, n=len(mine), unit=node.name,
+                           tasks="、".join(f"《{b.assignment.title}》（{b.assignment.due_on.isoformat()}）" for b in mine))
+        messages[pid] = (title[:200], body)
+    assignments = sorted({b.assignment.id for mine in items.values() for b in mine})
+    return _send(actor, node, url=url, messages=messages,
+                 details={"kind": "assignments", "year": year, "assignments": assignments})
 
 
 def _fmt(value) -> str:

@@ -80,7 +80,9 @@ def unit(unit_id: int):
     return render_template(
         "stats/unit.html", d=d, node=node, year=year, years=_years(), trail=services.trail(current_user, node),
         charts=services.charts(d, _labels()), behind=d.behind[:behind_max], behind_total=len(d.behind),
-        remind_form=RemindForm(year=year), share_buckets=services.SHARE_BUCKETS,
+        tasks_behind=d.tasks_behind[:behind_max], tasks_people=len({b.person.id for b in d.tasks_behind}),
+        due_days=services.due_soon_days(), remind_form=RemindForm(year=year),
+        task_remind_form=RemindForm(year=year, kind="assignments"), share_buckets=services.SHARE_BUCKETS,
     )
 
 
@@ -92,23 +94,39 @@ def remind(unit_id: int):
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs) or _("请求无效，请刷新页面后重试。"), "error")
         return redirect(url_for(".unit", unit_id=node.id), code=303)
+    year = form.year.data
+    back = url_for(".unit", unit_id=node.id, year=year)
+    tasks = form.kind.data == "assignments"
+    if tasks and not services.assignments_available():
+        flash(_("学习任务功能（党员e家）未启用，无法按学习任务提醒。"), "error")
+        return redirect(back, code=303)
     limit = current_app.config["STATS_REMINDS_PER_HOUR"]
     if _recent("stats.remind") >= limit:
         flash(_("一小时内最多发送 %(n)s 次提醒，请稍后再试。", n=limit), "error")
-        return redirect(url_for(".unit", unit_id=node.id, year=form.year.data), code=303)
-    result = services.remind_behind(current_user, node, form.year.data,
-                                    url=url_for("credits.my", year=form.year.data))
-    db.session.commit()
-    if result["sent"]:
-        flash(_("已提醒 %(n)s 名学时未达标的党员。", n=result["sent"]), "success")
-    elif result["behind"]:
-        flash(_("未达标的党员在 %(h)s 小时内都已提醒过，本次没有重复发送。",
-                h=current_app.config["STATS_REMIND_COOLDOWN_HOURS"]), "warning")
+        return redirect(back, code=303)
+    hours = current_app.config["STATS_REMIND_COOLDOWN_HOURS"]
+    if tasks:
+        result = services.remind_tasks(current_user, node, year, url=url_for("party_school.my"))
+        db.session.commit()
+        if result["sent"]:
+            flash(_("已提醒 %(n)s 名未按期完成学习任务的党员。", n=result["sent"]), "success")
+        elif result["behind"]:
+            flash(_("未完成学习任务的党员在 %(h)s 小时内都已提醒过，本次没有重复发送。", h=hours), "warning")
+        else:
+            flash(_("没有已逾期或即将截止而未完成的学习任务，无需提醒。"), "warning")
+        back += "#tasks-behind"
     else:
-        flash(_("该组织的党员都已达到年度学时要求，无需提醒。"), "warning")
+        result = services.remind_behind(current_user, node, year, url=url_for("credits.my", year=year))
+        db.session.commit()
+        if result["sent"]:
+            flash(_("已提醒 %(n)s 名学时未达标的党员。", n=result["sent"]), "success")
+        elif result["behind"]:
+            flash(_("未达标的党员在 %(h)s 小时内都已提醒过，本次没有重复发送。", h=hours), "warning")
+        else:
+            flash(_("该组织的党员都已达到年度学时要求，无需提醒。"), "warning")
     if result["sent"] and result["skipped"]:
         flash(_("另有 %(n)s 人近期已提醒过，本次未重复发送。", n=result["skipped"]), "warning")
-    return redirect(url_for(".unit", unit_id=node.id, year=form.year.data), code=303)
+    return redirect(back, code=303)
 
 
 def _safe_filename(text: str) -> str:

@@ -160,6 +160,26 @@ def test_monthly_trend_counts_hours_and_completions(app, users, org, make_course
     assert sum(d.months["completions"]) == 1
 
 
+def test_monthly_trend_follows_beijing_months_at_their_boundaries(app, db, users, org, year):
+    """A line earned at 00:00 on 1 March Beijing time (16:00 UTC the day before) is March's; a second earlier,
+    February's; the first instant of the year (16:00 UTC on 31 December) is January's."""
+    from datetime import timedelta
+
+    from lms.credits import services as credits
+    from plugins.stats.services import dashboard, month_starts
+
+    starts = month_starts(year)
+    for i, (at, hours) in enumerate([(starts[2], 5), (starts[2] - timedelta(seconds=1), 2), (starts[0], 1),
+                                     (starts[12] - timedelta(microseconds=1), 4)]):
+        credits.award(users.member, source_type="training", source_id=f"m{i}", hours=hours, title="培训",
+                      evidence={"organizer": "党委组织部"}, earned_at=at)
+    db.session.commit()
+    hours = dashboard(org.a, year).months["hours"]
+    assert (hours[0], hours[1], hours[2], hours[11]) == (Decimal("1.00"), Decimal("2.00"), Decimal("5.00"),
+                                                         Decimal("4.00"))
+    assert sum(hours) == Decimal("12.00")
+
+
 def test_dashboard_page_has_charts_with_tables_and_no_inline_script(client, users, org, login_as, make_course,
                                                                       learn):
     c = make_course(quiz=True)

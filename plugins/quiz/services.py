@@ -6,8 +6,11 @@ Functions here never commit, except the attempt write paths that must be short t
 from __future__ import annotations
 
 import logging
+import os
 import random
 import secrets
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -52,6 +55,50 @@ class QuizError(ValueError):
 
 def cfg(key: str):
     return current_app.config[f"QUIZ_{key}"]
+
+
+# --- the writers' queue (SQLite) -----------------------------------------------------------------------
+try:
+    import fcntl
+except ImportError:  # (not on Windows: writers then wait in SQLite as before)
+    fcntl = None
+_turn = threading.local()
+
+
+@contextmanager
+def write_turn():
+    """On SQLite, wait for this request's turn among the quiz's writers of every server process.
+
+    SQLite lets one transaction write at a time and makes the others poll with growing sleeps (1, 2, 5 …
+    up to 100 ms between tries). In a contest hundreds of autosaves, starts and submits arrive within
+    seconds, and some of them lost that lottery for a second or more while each write takes milliseconds.
+    The quiz's short write transactions queue on a file lock beside the database instead: each starts as soon
+    as the one before it has committed. Re-entrant in a thread; nothing happens on PostgreSQL (row locks).
+    """
+    depth = getattr(_turn, "depth", 0)
+    path = _turn_path() if depth == 0 else None
+    fd = None
+    if path is not None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _turn.depth = depth + 1
+    try:
+        yield
+    finally:
+        _turn.depth = depth
+        if fd is not None:
+            os.close(fd)  # (closing releases the lock)
+
+
+def _turn_path() -> str | None:
+    url = db.session.get_bind().url
+    if fcntl is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    # Never wait for the turn while this connection already wrote in its open transaction: it may hold the
+    # database's write lock that the current turn holder is waiting for.
+    if db.session.connection().connection.dbapi_connection.in_transaction:
+        return None
+    return f"{url.database}-quiz-writers.lock"
 
 
 # --- banks ---------------------------------------------------------------------------------------------
@@ -375,13 +422,15 @@ def start_attempt(paper: QuizPaper, user, now: datetime | None = None) -> QuizAt
         deadline = paper.closes_at
     attempt = QuizAttempt(paper_id=paper.id, user_id=user.id, number=number, status="open", started_at=now,
                           deadline=deadline, layout=layout, max_score=sum(e["s"] for e in layout))
+    contest = _shares_closing_time(paper, deadline)
     db.session.add(attempt)
     try:
-        db.session.flush()
         # A contest start is one short INSERT (hundreds start within seconds); its statement follows at grading.
-        if not is_contest(attempt):
-            _record_attempted(attempt)
-        db.session.commit()
+        with write_turn():
+            db.session.flush()
+            if not contest:
+                _record_attempted(attempt)
+            db.session.commit()
     except IntegrityError:
         # Another request of the same person started it a moment ago (double click): use that one.
         db.session.rollback()
@@ -471,11 +520,10 @@ def feedback(q: QuizQuestion, a: QuizAnswer | None, entry: dict) -> dict:
 def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, commit: bool = True) -> int:
     """Store responses of an open attempt (upsert per question; commits). Raises QuizError when refused.
 
-    With `commit=False` the write stays in the open transaction (a submit closes the attempt in the same one).
-
     This is the autosave of every member every few seconds, so it is one short write transaction: on
     SQLite a single prepared upsert (run once per answered question) whose rows go in only while the
-    attempt is open, then the commit. Nothing else is read or written while the database write lock is held.
+    attempt is open, then the commit, in the writers' queue (`write_turn`). With `commit=False` the write
+    stays in the open transaction (a submit closes the attempt in the same one).
     """
     now = now or utcnow()
     if attempt.status != "open":
@@ -504,6 +552,11 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, c
             raise QuizError(_("第 %(n)s 题的答案格式不正确", n=_position(attempt, q.id))) from exc
         rows.append({"attempt_id": attempt.id, "question_id": q.id, "response": response, "saved_at": now})
     attempt_id = attempt.id
+    with write_turn():
+        return _write_answers(attempt_id, rows, commit)
+
+
+def _write_answers(attempt_id: int, rows: list[dict], commit: bool) -> int:
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         # The attempt's row lock: a concurrent submit either committed first (we see it closed) or waits
@@ -599,10 +652,22 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
     concurrent submits only one matches the row, so an attempt is closed, and later graded, once.
     """
     now = now or utcnow()
+    contest = is_contest(attempt)  # asked before the commit expires the attempt (no reload afterwards)
+    with write_turn():
+        closed = _close(attempt, now, auto)
+    if not closed:
+        db.session.refresh(attempt)
+        return False
+    if not contest:
+        grade_attempt(attempt, now)
+    return True
+
+
+def _close(attempt: QuizAttempt, now: datetime, auto: bool) -> bool:
+    """The conditional open → closed UPDATE and its commit (with the answers written before it, if any)."""
     submitted_at = now
     if attempt.deadline is not None and now > attempt.deadline:
         submitted_at = attempt.deadline if auto else now
-    contest = is_contest(attempt)  # asked before the commit expires the attempt (no reload afterwards)
     res = db.session.execute(
         update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.status == "open")
         .values(status="closed", submitted_at=submitted_at, auto_submitted=auto)
@@ -610,11 +675,8 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
     )
     if res.rowcount != 1:
         db.session.rollback()
-        db.session.refresh(attempt)
         return False
     db.session.commit()
-    if not contest:
-        grade_attempt(attempt, now)
     return True
 
 
@@ -626,14 +688,19 @@ def submit_with_answers(attempt: QuizAttempt, raw: dict | None, now: datetime | 
     """
     now = now or utcnow()
     message = None
-    if raw:
-        try:
-            save_answers(attempt, raw, now=now, commit=False)
-        except QuizError as exc:
-            db.session.rollback()
-            message = str(exc)
-    if attempt.status == "open":
-        submit_attempt(attempt, now=now, auto=is_past_deadline(attempt, now))
+    contest = is_contest(attempt)
+    with write_turn():
+        if raw:
+            try:
+                save_answers(attempt, raw, now=now, commit=False)
+            except QuizError as exc:
+                db.session.rollback()
+                message = str(exc)
+        closed = attempt.status == "open" and _close(attempt, now, auto=is_past_deadline(attempt, now))
+    if closed and not contest:
+        grade_attempt(attempt, now)
+    elif not closed:
+        db.session.refresh(attempt)
     return message
 
 
@@ -644,8 +711,11 @@ def is_contest(attempt: QuizAttempt) -> bool:
     start and submit within seconds); grading and the statements it records follow the close, in the
     periodic task.
     """
-    paper = attempt.paper
-    return bool(cfg("GRADE_AFTER_CLOSE") and paper.closes_at is not None and attempt.deadline == paper.closes_at)
+    return _shares_closing_time(attempt.paper, attempt.deadline)
+
+
+def _shares_closing_time(paper: QuizPaper, deadline: datetime | None) -> bool:
+    return bool(cfg("GRADE_AFTER_CLOSE") and paper.closes_at is not None and deadline == paper.closes_at)
 
 
 def grading_due(attempt: QuizAttempt, now: datetime | None = None) -> bool:

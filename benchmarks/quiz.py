@@ -55,6 +55,7 @@ def free_port() -> int:
 def seed(members: int, questions: int):
     """Migrate a fresh database and create the branch, the members (with sessions) and the exam."""
     from lms import create_app
+    from lms.accounts import privacy
     from lms.accounts.models import User
     from lms.auth.models import UserSession
     from lms.courses.models import Course, Lesson
@@ -108,6 +109,7 @@ def seed(members: int, questions: int):
 
             db.session.add(UserSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=u.id,
                                        mfa_passed=True))
+            privacy.record_consent(u)  # agreed to the privacy notice at an earlier login
             tokens.append(token)
         db.session.commit()
         serializer = app.session_interface.get_signing_serializer(app)

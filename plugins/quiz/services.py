@@ -1,7 +1,9 @@
 """Quiz logic without request objects: banks, imports, papers, drawing, attempts, grading, statistics, points.
 
 Functions here never commit, except the attempt write paths that must be short transactions
-(`save_answers`, `submit_attempt`, `finalize_overdue`), which say so.
+(`start_attempt`, `save_answers`, `submit_attempt`, `submit_with_answers`, `finalize_overdue`,
+`grade_attempt`, the practice runs), which say so. On SQLite the short ones take their turn in the
+writers' queue (`write_turn`).
 """
 from __future__ import annotations
 

@@ -8,15 +8,30 @@ STAMP := $(VENV)/.installed
 LMS_PORT ?= 5000
 export LMS_PORT
 
-.PHONY: run test install translations browser-deps migrate demo lint bench clean
+LOCK := requirements.lock
+TOOLS := $(VENV)-tools
+PIP_TOOLS := pip-tools==7.6.2
 
-# pip's and setuptools' chatter goes to .venv/pip.log; it is shown only when the install fails.
-$(STAMP): setup.cfg pyproject.toml
+.PHONY: run test install translations browser-deps migrate demo lint bench clean lock
+
+# Dependencies come only from requirements.lock, every file checked against its sha256 (SUP-03); the project
+# itself is installed editable on top without touching them. scripts/check_lock.py first refuses a lock that
+# lacks something setup.cfg asks for (then: make lock). pip's chatter goes to .venv/pip.log, shown on failure.
+$(STAMP): setup.cfg pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "installing into $(VENV) (log: $(VENV)/pip.log)"
-	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	@$(BIN)/python -m pip install --quiet -e '.[test,postgres,redis]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python scripts/check_lock.py
+	@echo "installing into $(VENV) from $(LOCK), hash-checked (log: $(VENV)/pip.log)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK) > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@touch $(STAMP)
+
+# Regenerate requirements.lock after changing the requirements in setup.cfg (pip-tools in a venv of its own;
+# hashes of every file of each pinned release, so the lock installs on other platforms too).
+lock:
+	@test -x $(TOOLS)/bin/pip-compile || { $(PY) -m venv $(TOOLS) && $(TOOLS)/bin/python -m pip install --quiet $(PIP_TOOLS); }
+	$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	  --strip-extras --extra test --extra postgres --extra redis -o $(LOCK) setup.cfg scripts/lock-build.in
+	@$(TOOLS)/bin/python scripts/check_lock.py
 
 install: $(STAMP) translations
 
@@ -69,4 +84,4 @@ bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache build *.egg-info

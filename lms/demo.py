@@ -249,6 +249,9 @@ def _person(demo: DemoData, login_id: str, name: str, unit_key: str, *, category
                     must_change_password=must_change, password_changed_at=utcnow())
         db.session.add(user)
         db.session.flush()
+        from lms.accounts.privacy import record_basis
+
+        record_basis(user, source="demo")  # as the organization would when entering the person (PI-02)
         demo.count("users")
     for role, role_unit in roles:
         unit_id = demo.units[role_unit].id if role_unit else None

@@ -164,7 +164,7 @@ class PrivacyRecord(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     notice_version: Mapped[str | None] = mapped_column(String(32))
     basis: Mapped[str | None] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))  # login | import | form | cli | migration
+    source: Mapped[str] = mapped_column(String(16))  # login | import | form | cli | migration | demo
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     ip: Mapped[str | None] = mapped_column(String(64))

@@ -13,6 +13,7 @@ References (measured on this machine, see issue 4): ADL's LRS 16–29 statements
 Targets: batch ≥ 5,000/s, single ≥ 500/s, filtered GET p95 < 50 ms at 1 M statements.
 
 Usage: .venv/bin/python benchmarks/xapi.py [--statements N] [--seconds S] [--postgres-url URL|none]
+                                          [--workers N] [--threads N]
 The last line is machine-readable:
 ingest_sps_single=… ingest_sps_batch=… query_p50_ms=… query_p95_ms=…
 """
@@ -93,11 +94,12 @@ def prepare(instance: Path, db_url: str) -> tuple[str, str]:
 
 
 class Server:
-    def __init__(self, instance: Path, db_url: str, workers: int = 4):
+    def __init__(self, instance: Path, db_url: str, workers: int = 4, threads: int = 1):
         self.port = free_port()
         self.log = instance / "server.log"
+        threading_args = ["--threads", str(threads), "--worker-class", "gthread"] if threads > 1 else []
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), *threading_args, "-b", f"127.0.0.1:{self.port}",
              "--backlog", "256", "wsgi:app"],
             cwd=ROOT, env=server_env(instance, db_url), stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -281,7 +283,7 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def postgres_run(url: str, seconds: float, seed: int) -> dict | None:
+def postgres_run(url: str, seconds: float, seed: int, workers: int = 4, threads: int = 1) -> dict | None:
     """4 concurrent writers against PostgreSQL: statements/s, 5xx count, deadlocks in the server log."""
     try:
         import psycopg
@@ -300,7 +302,7 @@ def postgres_run(url: str, seconds: float, seed: int) -> dict | None:
     try:
         key, secret = prepare(instance, url)
         auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
-        srv = Server(instance, url)
+        srv = Server(instance, url, workers, threads)
         try:
             warm_up(srv.port, auth)
             single = ingest(srv.port, auth, 1, seconds, seed)
@@ -326,6 +328,8 @@ def main() -> None:
     ap.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/xapi_bench",
                     help="'none' to skip the PostgreSQL writers run")
     ap.add_argument("--instance", help="instance folder to keep and reuse (a filled store is not filled again)")
+    ap.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    ap.add_argument("--threads", type=int, default=1, help="threads per worker (more than 1: gthread workers)")
     args = ap.parse_args()
     seed = 20260301
 
@@ -336,9 +340,10 @@ def main() -> None:
     try:
         key, secret = prepare(instance, db_url)
         auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
-        srv = Server(instance, db_url)
+        srv = Server(instance, db_url, args.workers, args.threads)
         try:
-            print(f"SQLite, gunicorn 4 workers on 127.0.0.1:{srv.port}, {CLIENTS} concurrent clients")
+            print(f"SQLite, gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1:{srv.port}, "
+                  f"{CLIENTS} concurrent clients")
             warm_up(srv.port, auth)
             single = ingest(srv.port, auth, 1, args.seconds, seed)
             print(f"single POSTs:   {single['sps']:8.0f} statements/s  (5xx {single['5xx']}, other {single['other']}, "
@@ -359,7 +364,7 @@ def main() -> None:
         subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "xapi", "optimize"], cwd=ROOT,
                        env=server_env(instance, db_url), check=True, capture_output=True)
         lo, hi = stored_range(instance, db_url)
-        srv = Server(instance, db_url)
+        srv = Server(instance, db_url, args.workers, args.threads)
         try:
             queries(srv.port, auth, 20, lo, hi, seed + 1)  # warm-up
             lat = queries(srv.port, auth, args.queries, lo, hi, seed + 2)
@@ -370,8 +375,9 @@ def main() -> None:
         size_mb = sum(f.stat().st_size for f in instance.glob("lms.sqlite3*")) / 1e6
         print(f"filtered GETs over {args.statements:,} statements (limit 50, {args.queries} queries): "
               f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(lat):.1f} ms; database {size_mb:,.0f} MB")
-        print(f"server memory (master + 4 workers): {rss_before:.0f} MB before the fill, {rss_after:.0f} MB after")
-        pg = None if args.postgres_url == "none" else postgres_run(args.postgres_url, min(args.seconds, 8.0), seed)
+        print(f"server memory (master + {args.workers} workers): {rss_before:.0f} MB before the fill, {rss_after:.0f} MB after")
+        pg = None if args.postgres_url == "none" else postgres_run(args.postgres_url, min(args.seconds, 8.0), seed,
+                                                                   args.workers, args.threads)
         if pg:
             print(f"PostgreSQL, 4 writers: single {pg['single']['sps']:.0f}/s, batch {pg['batch']['sps']:.0f}/s, "
                   f"5xx {pg['single']['5xx'] + pg['batch']['5xx']}, deadlocks {pg['deadlocks']}")

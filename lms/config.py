@@ -44,7 +44,7 @@ class DefaultConfig:
     SESSION_ABSOLUTE_HOURS = 12
 
     # Password policy: "dengbao" (等保2.0: >=8 chars, 3 of 4 classes) or "asvs" (length only)
-    PASSWORD_POLICY = "dengbao"
+    PASSWORD_POLICY = "dengbao"  # noqa: S105  (the name of a policy, not a password)
     PASSWORD_MIN_LENGTH = 8
     PASSWORD_MIN_CLASSES = 3
     PASSWORD_PASSPHRASE_LENGTH = 20  # passphrases this long pass without the class rule

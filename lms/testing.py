@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-TEST_PASSWORD = "Dangxiao#2026"
+TEST_PASSWORD = "Dangxiao#2026"  # noqa: S105  (the test accounts' password)
 PG_URL_ENV = "LMS_TEST_DATABASE_URL"
 
 

@@ -71,6 +71,7 @@ browser-deps:
 # own SQLite files and, on PostgreSQL, its own database (lms/testing.py).
 TEST_WORKERS ?= auto
 test: install browser-deps
+	@$(BIN)/ruff check --quiet lms plugins media tests benchmarks scripts && echo "lint: ruff clean"
 	env -u LMS_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	@if [ -n "$$LMS_TEST_DATABASE_URL" ]; then \
 	  echo "== the database-facing tests again, on PostgreSQL (LMS_TEST_DATABASE_URL)"; \

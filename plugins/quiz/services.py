@@ -519,15 +519,25 @@ def feedback(q: QuizQuestion, a: QuizAnswer | None, entry: dict) -> dict:
             "explanation": q.explanation, "comment": a.comment if a else ""}
 
 
-def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, commit: bool = True) -> int:
+def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -> int:
     """Store responses of an open attempt (upsert per question; commits). Raises QuizError when refused.
 
     This is the autosave of every member every few seconds, so it is one short write transaction: on
     SQLite a single prepared upsert (run once per answered question) whose rows go in only while the
-    attempt is open, then the commit, in the writers' queue (`write_turn`). With `commit=False` the write
-    stays in the open transaction (a submit closes the attempt in the same one).
+    attempt is open, then the commit, in the writers' queue (`write_turn`). Everything else (checking
+    the answers, reading the questions) happens before the turn.
     """
     now = now or utcnow()
+    rows = _answer_rows(attempt, raw, now)
+    if not rows:
+        return 0
+    attempt_id = attempt.id
+    with write_turn():
+        return _write_answers(attempt_id, rows, commit=True)
+
+
+def _answer_rows(attempt: QuizAttempt, raw: dict, now: datetime) -> list[dict]:
+    """The checked rows to write for `raw`, or QuizError (closed, too late: then submitted, malformed)."""
     if attempt.status != "open":
         raise QuizError(_("本次作答已交卷，不能再修改答案"))
     if is_past_deadline(attempt, now):
@@ -540,7 +550,7 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, c
     if len(wanted) != len(raw):
         raise QuizError(_("答案中包含不属于本试卷的题目"))
     if not wanted:
-        return 0
+        return []
     # Only what cleaning a response needs (type, options, blanks), not whole question objects.
     shapes = {r.id: r for r in db.session.execute(
         select(QuizQuestion.id, QuizQuestion.type, QuizQuestion.options, QuizQuestion.answer)
@@ -553,12 +563,11 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None, c
         except (ValueError, TypeError) as exc:
             raise QuizError(_("第 %(n)s 题的答案格式不正确", n=_position(attempt, q.id))) from exc
         rows.append({"attempt_id": attempt.id, "question_id": q.id, "response": response, "saved_at": now})
-    attempt_id = attempt.id
-    with write_turn():
-        return _write_answers(attempt_id, rows, commit)
+    return rows
 
 
 def _write_answers(attempt_id: int, rows: list[dict], commit: bool) -> int:
+    """The upsert of checked rows; without `commit` the transaction stays open (a submit closes it)."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         # The attempt's row lock: a concurrent submit either committed first (we see it closed) or waits
@@ -691,12 +700,18 @@ def submit_with_answers(attempt: QuizAttempt, raw: dict | None, now: datetime | 
     now = now or utcnow()
     message = None
     contest = is_contest(attempt)
+    rows = []
+    if raw:
+        try:
+            rows = _answer_rows(attempt, raw, now)  # checked before the turn: only the writes wait in it
+        except QuizError as exc:
+            db.session.rollback()
+            message = str(exc)
     with write_turn():
-        if raw:
+        if rows:
             try:
-                save_answers(attempt, raw, now=now, commit=False)
-            except QuizError as exc:
-                db.session.rollback()
+                _write_answers(attempt.id, rows, commit=False)
+            except QuizError as exc:  # closed meanwhile
                 message = str(exc)
         closed = attempt.status == "open" and _close(attempt, now, auto=is_past_deadline(attempt, now))
     if closed and not contest:

@@ -2,17 +2,13 @@
 
 Functions here never commit, except the attempt write paths that must be short transactions
 (`start_attempt`, `save_answers`, `submit_attempt`, `submit_with_answers`, `finalize_overdue`,
-`grade_attempt`, the practice runs), which say so. On SQLite the short ones take their turn in the
-writers' queue (`write_turn`).
+`grade_attempt`, the practice runs), which say so.
 """
 from __future__ import annotations
 
 import logging
-import os
 import random
 import secrets
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -57,50 +53,6 @@ class QuizError(ValueError):
 
 def cfg(key: str):
     return current_app.config[f"QUIZ_{key}"]
-
-
-# --- the writers' queue (SQLite) -----------------------------------------------------------------------
-try:
-    import fcntl
-except ImportError:  # (not on Windows: writers then wait in SQLite as before)
-    fcntl = None
-_turn = threading.local()
-
-
-@contextmanager
-def write_turn():
-    """On SQLite, wait for this request's turn among the quiz's writers of every server process.
-
-    SQLite lets one transaction write at a time and makes the others poll with growing sleeps (1, 2, 5 …
-    up to 100 ms between tries). In a contest hundreds of autosaves, starts and submits arrive within
-    seconds, and some of them lost that lottery for a second or more while each write takes milliseconds.
-    The quiz's short write transactions queue on a file lock beside the database instead: each starts as soon
-    as the one before it has committed. Re-entrant in a thread; nothing happens on PostgreSQL (row locks).
-    """
-    depth = getattr(_turn, "depth", 0)
-    path = _turn_path() if depth == 0 else None
-    fd = None
-    if path is not None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    _turn.depth = depth + 1
-    try:
-        yield
-    finally:
-        _turn.depth = depth
-        if fd is not None:
-            os.close(fd)  # (closing releases the lock)
-
-
-def _turn_path() -> str | None:
-    url = db.session.get_bind().url
-    if fcntl is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    # Never wait for the turn while this connection already wrote in its open transaction: it may hold the
-    # database's write lock that the current turn holder is waiting for.
-    if db.session.connection().connection.dbapi_connection.in_transaction:
-        return None
-    return f"{url.database}-quiz-writers.lock"
 
 
 # --- banks ---------------------------------------------------------------------------------------------
@@ -428,11 +380,10 @@ def start_attempt(paper: QuizPaper, user, now: datetime | None = None) -> QuizAt
     db.session.add(attempt)
     try:
         # A contest start is one short INSERT (hundreds start within seconds); its statement follows at grading.
-        with write_turn():
-            db.session.flush()
-            if not contest:
-                _record_attempted(attempt)
-            db.session.commit()
+        db.session.flush()
+        if not contest:
+            _record_attempted(attempt)
+        db.session.commit()
     except IntegrityError:
         # Another request of the same person started it a moment ago (double click): use that one.
         db.session.rollback()
@@ -524,16 +475,14 @@ def save_answers(attempt: QuizAttempt, raw: dict, now: datetime | None = None) -
 
     This is the autosave of every member every few seconds, so it is one short write transaction: on
     SQLite a single prepared upsert (run once per answered question) whose rows go in only while the
-    attempt is open, then the commit, in the writers' queue (`write_turn`). Everything else (checking
-    the answers, reading the questions) happens before the turn.
+    attempt is open, then the commit. Everything else (checking the answers, reading the questions)
+    happens before the write.
     """
     now = now or utcnow()
     rows = _answer_rows(attempt, raw, now)
     if not rows:
         return 0
-    attempt_id = attempt.id
-    with write_turn():
-        return _write_answers(attempt_id, rows, commit=True)
+    return _write_answers(attempt.id, rows, commit=True)
 
 
 def _answer_rows(attempt: QuizAttempt, raw: dict, now: datetime) -> list[dict]:
@@ -664,9 +613,7 @@ def submit_attempt(attempt: QuizAttempt, now: datetime | None = None, auto: bool
     """
     now = now or utcnow()
     contest = is_contest(attempt)  # asked before the commit expires the attempt (no reload afterwards)
-    with write_turn():
-        closed = _close(attempt, now, auto)
-    if not closed:
+    if not _close(attempt, now, auto):
         db.session.refresh(attempt)
         return False
     if not contest:
@@ -703,17 +650,16 @@ def submit_with_answers(attempt: QuizAttempt, raw: dict | None, now: datetime | 
     rows = []
     if raw:
         try:
-            rows = _answer_rows(attempt, raw, now)  # checked before the turn: only the writes wait in it
+            rows = _answer_rows(attempt, raw, now)  # checked first: the transaction is only the writes
         except QuizError as exc:
             db.session.rollback()
             message = str(exc)
-    with write_turn():
-        if rows:
-            try:
-                _write_answers(attempt.id, rows, commit=False)
-            except QuizError as exc:  # closed meanwhile
-                message = str(exc)
-        closed = attempt.status == "open" and _close(attempt, now, auto=is_past_deadline(attempt, now))
+    if rows:
+        try:
+            _write_answers(attempt.id, rows, commit=False)
+        except QuizError as exc:  # closed meanwhile
+            message = str(exc)
+    closed = attempt.status == "open" and _close(attempt, now, auto=is_past_deadline(attempt, now))
     if closed and not contest:
         grade_attempt(attempt, now)
     elif not closed:

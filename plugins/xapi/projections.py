@@ -6,10 +6,12 @@ changes nothing and voiding one takes its effect away.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from sqlalchemy import delete, select
 
 from lms.extensions import db
+from lms.timeutil import utcnow
 from plugins.xapi import validation as v
 from plugins.xapi.models import XapiProgress, XapiStatement
 
@@ -50,11 +52,20 @@ def apply(stored: list[dict], persons: list[int | None], voided_ids: list[str]) 
     full |= set(new_by_pair) - set(single)
     if single:
         rows = _rows_for(list(single))
+        first = []
         for pair in sorted(single):
             row = rows.get(pair)
-            if row is None or not _apply_one(row, single[pair]):
+            if row is None:
+                # No row means no earlier non-voided statement of the pair (a row exists exactly while the
+                # pair has some): this statement alone makes it, as a recompute would.
+                first.append(_first_row(pair, single[pair]))
+            elif not _apply_one(row, single[pair]):
                 full.add(pair)
         db.session.flush()
+        if first:
+            from plugins.xapi.services import insert_rows
+
+            insert_rows(XapiProgress.__table__, first)
     for pid, activity_id in sorted(full):
         recompute(pid, activity_id)
 
@@ -70,6 +81,20 @@ def _rows_for(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], XapiProgres
                 XapiProgress.person_id == pid, XapiProgress.activity_id.in_(aids))):
             out[(pid, row.activity_id)] = row
     return out
+
+
+_ROW_FIELDS = ("activity_name", "progress", "completion", "completed_at", "success", "score_scaled",
+               "effective_seconds")
+
+
+def _first_row(pair: tuple[int, str], s: dict) -> dict:
+    """The row of a pair's first statement, as a dict for a Core insert."""
+    ts = v.parse_timestamp(s["timestamp"])
+    row = SimpleNamespace(activity_name=None, progress=0.0, completion=False, completed_at=None, success=None,
+                          score_scaled=None, effective_seconds=0.0)
+    _fold(row, s, ts)
+    return {"person_id": pair[0], "activity_id": pair[1], **{f: getattr(row, f) for f in _ROW_FIELDS},
+            "statement_count": 1, "first_seen": ts, "last_seen": ts, "updated_at": utcnow()}
 
 
 def _apply_one(row: XapiProgress, s: dict) -> bool:

@@ -523,18 +523,24 @@ def _store_attachment(part: Part) -> None:
 
 
 def _merge_activity_definitions(defs: dict[str, dict]) -> None:
-    ids = list(defs)
-    current = {a.activity_id: a for a in db.session.scalars(
-        select(XapiActivity).where(XapiActivity.activity_id.in_(ids)))}
-    for aid, new in sorted(defs.items()):  # one lock order for concurrent writers
-        row = current.get(aid)
-        if row is None:
-            db.session.add(XapiActivity(activity_id=aid, definition=dumps(new)))
+    """Merge the definitions the statements carry into the activities' canonical ones (Core statements only:
+    one read, one insert of the new activities, an update per activity whose definition changed)."""
+    ids = sorted(defs)  # one lock order for concurrent writers
+    current = dict(db.session.execute(
+        select(XapiActivity.activity_id, XapiActivity.definition).where(XapiActivity.activity_id.in_(ids))).all())
+    now = utcnow()
+    new_rows = []
+    for aid in ids:
+        if aid not in current:
+            new_rows.append({"activity_id": aid, "definition": dumps(defs[aid]), "updated_at": now})
             continue
-        merged = v.merge_definition(json.loads(row.definition or "{}"), new)
-        row.definition = dumps(merged)
-        row.updated_at = utcnow()
-    db.session.flush()
+        old = current[aid] or "{}"
+        merged = dumps(v.merge_definition(json.loads(old), defs[aid]))
+        if merged != old:
+            db.session.execute(update(XapiActivity).where(XapiActivity.activity_id == aid)
+                               .values(definition=merged, updated_at=now))
+    if new_rows:
+        insert_rows(XapiActivity.__table__, new_rows)
 
 
 def get_activity(activity_id: str) -> dict:

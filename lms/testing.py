@@ -23,13 +23,18 @@ def pg_url() -> str | None:
     return os.environ.get(PG_URL_ENV) or None
 
 
+_RUN_DATA_KEY = secrets.token_urlsafe(32)
+
+
 def _base_config(instance: Path, db_uri: str) -> dict:
     return {
         "ENV": "testing",
         "TESTING": True,
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": "test-" + secrets.token_hex(8),
-        "DATA_KEY": secrets.token_urlsafe(32),  # field encryption (lms.accounts.crypto); production requires one
+        # field encryption (lms.accounts.crypto): one key per test run, so that every app a test builds on the
+        # same database (the live server's and the test's own) reads what the other wrote
+        "DATA_KEY": _RUN_DATA_KEY,
         "PRIVACY_NOTICE_REQUIRED": False,  # the privacy notice step has its own tests (tests/people/test_privacy.py)
         "SQLALCHEMY_DATABASE_URI": db_uri,
         "WTF_CSRF_ENABLED": False,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import re
 import sqlite3
 import threading
 import time
@@ -127,9 +128,15 @@ class QueuedWriterConnection(sqlite3.Connection):
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+# Statements that change only the connection's own temporary database (e.g. the statistics' scope table):
+# SQLite takes no lock on the database file for them, so they do not queue either.
+_TEMP_ONLY = re.compile(r"\s*(CREATE\s+TEMP(ORARY)?\s|CREATE\s+(UNIQUE\s+)?INDEX\s+(IF\s+NOT\s+EXISTS\s+)?temp\.|"
+                        r"INSERT\s+INTO\s+temp\.|DELETE\s+FROM\s+temp\.)", re.IGNORECASE)
 
 
 def _writes(sql: str) -> bool:
+    if _TEMP_ONLY.match(sql):
+        return False
     head = sql.lstrip()[:8].upper()
     if head.startswith("WITH"):  # a CTE in front of a data-changing statement
         return any(w in sql.upper() for w in ("INSERT", "UPDATE", "DELETE"))

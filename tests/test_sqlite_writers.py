@@ -77,6 +77,26 @@ def test_autocommit_statements_release_the_lock_after_each_statement(dbfile):
     assert b.execute("SELECT count(*) FROM t").fetchone() == (2,)
 
 
+def test_writes_to_the_temporary_database_do_not_queue(dbfile):
+    a, b = connect(dbfile), connect(dbfile)
+    b.execute("PRAGMA busy_timeout=200")
+    a.execute("CREATE TEMP TABLE IF NOT EXISTS scope (k INTEGER PRIMARY KEY)")
+    a.execute("CREATE INDEX IF NOT EXISTS temp.ix_scope ON scope (k)")
+    a.execute("DELETE FROM temp.scope")
+    a.execute("INSERT INTO temp.scope (k) SELECT id FROM t")  # a's transaction writes only its temp tables
+    assert a.in_transaction
+    b.execute("INSERT INTO t (who) VALUES ('b')")  # would wait for a's rollback if a held the lock
+    b.commit()
+    a.rollback()
+    a.execute("INSERT INTO temp.scope (k) VALUES (7)")
+    a.execute("INSERT INTO t (who) VALUES ('a')")  # a write to the database file queues as before
+    assert a._lock_thread is not None
+    a.commit()
+    assert [r[0] for r in b.execute("SELECT who FROM t ORDER BY id")] == ["b", "a"]
+    a.close()
+    b.close()
+
+
 def test_a_thread_writing_through_two_connections_does_not_wait_for_itself(dbfile):
     a, b = connect(dbfile), connect(dbfile)
     b.execute("PRAGMA busy_timeout=200")
@@ -89,6 +109,8 @@ def test_a_thread_writing_through_two_connections_does_not_wait_for_itself(dbfil
     b.rollback()
     b.execute("INSERT INTO t (who) VALUES ('b')")
     b.commit()
+    a.close()
+    b.close()
 
 
 def test_a_connection_dropped_while_writing_does_not_keep_its_thread_from_queueing(dbfile):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.models import User
@@ -111,8 +111,8 @@ class Enrollment(db.Model):
     __tablename__ = "enrollment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
-    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(16), default="self")  # self | assigned | admin
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     progress: Mapped[float] = mapped_column(default=0.0)  # share of required lessons completed, 0..1
@@ -121,7 +121,14 @@ class Enrollment(db.Model):
     user: Mapped[User] = relationship()
     course: Mapped[Course] = relationship()
 
-    __table_args__ = (UniqueConstraint("user_id", "course_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_id"),
+        # The person and course indexes also carry the dates, so the statistics count a subtree's enrolments
+        # per person or per course from the index alone; completions by date are read by range.
+        Index("ix_enrollment_user_id", "user_id", "enrolled_at", "completed_at", "course_id"),
+        Index("ix_enrollment_course_id", "course_id", "user_id", "enrolled_at", "completed_at"),
+        Index("ix_enrollment_completed", "completed_at", "user_id"),
+    )
 
 
 class LessonProgress(db.Model):
@@ -149,6 +156,9 @@ class LessonProgress(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "lesson_id"),
         Index("ix_lesson_progress_user_course", "user_id", "course_id"),
+        # Scored rows (tests) only: the statistics read a subtree's quiz scores from this index alone.
+        Index("ix_lesson_progress_scored", "user_id", "last_seen_at", "score", "lesson_id",
+              sqlite_where=text("score IS NOT NULL"), postgresql_where=text("score IS NOT NULL")),
     )
 
     @property

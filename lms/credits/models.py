@@ -102,7 +102,10 @@ class CreditEntry(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "source_type", "source_id"),
         Index("ix_credit_entry_unit_year", "org_unit_id", "year"),
-        Index("ix_credit_entry_user_year", "user_id", "year"),
+        # With the hours (and, by year, the time earned): the statistics sum a subtree's hours per person
+        # and per month from the indexes alone.
+        Index("ix_credit_entry_user_year", "user_id", "year", "hours"),
+        Index("ix_credit_entry_year_earned", "year", "earned_at", "user_id", "hours"),
     )
 
     @property

@@ -31,19 +31,19 @@ MEMBER_TASK_WIDTHS = (10, 10, 10)
 def member_figures(node_id: int, year: int) -> tuple[list[PersonRow], bool]:
     """Everyone of the subtree with hours, requirement, completion, quiz and assignment figures (grouped
     queries only), and whether assignments are counted (the party_school plugin is on)."""
-    people = services.person_figures(node_id, year, "person")
-    comp = services.completion(node_id, year, "person", per_course=False)
-    scores = services.quiz_scores(node_id, year, "person")
+    scope = services.open_scope(node_id, "person")
+    people = services.person_figures(node_id, year, "person", scope)
+    comp = services.completion(scope, year)
+    scores = services.quiz_scores(scope, year)
     for p in people:
-        p.enrolled, p.completed = comp.get((p.id,), (0, 0))
-    by_id = {p.id: p for p in people}
-    for (pid, _bucket), (n, s) in scores.items():
-        if pid in by_id:
-            by_id[pid].quiz_count += n
-            by_id[pid].quiz_sum += s
+        p.enrolled, p.completed = comp.get(p.id, (0, 0))
+        fig = scores.get(p.id)
+        if fig is not None:
+            p.quiz_count, p.quiz_sum = fig.count, fig.total
     with_tasks = services.assignments_available()
     if with_tasks:
-        _assignments, figures = services.assignment_completion(node_id, year, "person")
+        by_id = {p.id: p for p in people}
+        _assignments, figures = services.assignment_completion(scope, year)
         for (pid, _aid), (n, done) in figures.items():
             if pid in by_id:
                 by_id[pid].tasks += n

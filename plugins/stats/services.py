@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Column, Integer, MetaData, Table, and_, case, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 
 from lms.accounts.models import RoleAssignment, User
 from lms.authz import VIEW, can, scope_roots
@@ -89,6 +91,34 @@ def rate(part: int, whole: int) -> float | None:
     return None if not whole else part / whole
 
 
+class stored(GenericFunction):
+    """A column compared as it is stored: on SQLite `+col`, elsewhere the column itself.
+
+    SQLite gives DATETIME columns NUMERIC affinity, so comparing one with a bound value first tries to turn
+    the value into a number — a string-to-float conversion for every row and comparison that fails each
+    time (timestamps are stored as text). The unary plus drops the column's affinity: the comparison is a
+    plain text comparison (same result, about 40% fewer instructions for the figures that compare dates
+    per row). Use it where the figure filters rows it already reached through another index.
+    """
+
+    inherit_cache = True
+    name = "stored"
+
+
+@compiles(stored)
+def _stored(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(stored, "sqlite")
+def _stored_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+def _as_stored(col):
+    return stored(col, type_=col.type)
+
+
 # --- who may see what ----------------------------------------------------------------------------------
 def may_use(user) -> bool:
     """Organization admins, branch secretaries and system administrators use the statistics."""
@@ -139,14 +169,42 @@ def children_of(unit_id: int) -> list[OrgUnit]:
                                    .order_by(OrgUnit.sort_order, OrgUnit.id)))
 
 
-# --- grouping through the closure table -----------------------------------------------------------------
-def scope_people(node_id: int, by: str):
-    """A materialized CTE (user_id, key) of the active people of the node's subtree and the row each counts in.
+# --- the scope: the people a page counts, resolved once per request ------------------------------------
+# The active people of the node's subtree and the dashboard row each counts in are written once per request
+# into a temporary table of the database connection, `stats_scope (row_key, user_id)`, with its size known
+# to the planner (ANALYZE), and every figure joins it: the subtree is resolved once instead of in every
+# query, and figures grouped per row stream in key order (no sort). Temporary tables belong to the
+# connection (nothing is written to the database file, no lock is taken on it); the rows are replaced on each
+# use (PostgreSQL also drops them at commit).
+SCOPE = Table("stats_scope", MetaData(), Column("row_key", Integer, nullable=False),
+              Column("user_id", Integer, nullable=False))
+# On SQLite the statements that fill it name the temp schema, so the queued writers (lms.database) see that
+# they lock nothing in the database file.
+_SCOPE_TEMP = Table("stats_scope", MetaData(), Column("row_key", Integer, nullable=False),
+                    Column("user_id", Integer, nullable=False), schema="temp")
+_SCOPE_DDL = {
+    "sqlite": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (row_key INTEGER NOT NULL, user_id INTEGER NOT NULL, "
+               "PRIMARY KEY (row_key, user_id)) WITHOUT ROWID",
+               "CREATE INDEX IF NOT EXISTS temp.ix_stats_scope_user ON stats_scope (user_id)"),
+    "postgresql": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (row_key INTEGER NOT NULL, user_id INTEGER NOT NULL, "
+                   "PRIMARY KEY (row_key, user_id)) ON COMMIT DELETE ROWS",
+                   "CREATE INDEX IF NOT EXISTS ix_stats_scope_user ON stats_scope (user_id)"),
+}
+_SCOPE_ANALYZE = {"sqlite": "ANALYZE temp.stats_scope", "postgresql": "ANALYZE stats_scope"}
+GROUPINGS = ("child", "unit", "person")
 
-    by="child": key = the node's child unit containing the person (the node itself for its direct people);
-    by="unit": key = the person's own unit; by="person": key = the person. Materializing it first lets every
-    figure start from the (indexed) closure rows of the subtree instead of from a whole fact table.
-    """
+
+@dataclass(frozen=True)
+class Scope:
+    """The people of `node_id`'s subtree, now in `stats_scope`; `by` says what `row_key` is: the node's child
+    unit containing the person (the node itself for its direct people), the person's own unit, or the person."""
+
+    node_id: int
+    by: str
+    size: int
+
+
+def _scope_rows(node_id: int, by: str):
     c = OrgUnitClosure.__table__.alias("rowc")
     if by == "child":
         children = select(OrgUnit.id).where(OrgUnit.parent_id == node_id)
@@ -156,17 +214,40 @@ def scope_people(node_id: int, by: str):
         cond = c.c.ancestor_id == node_id
         key = User.org_unit_id if by == "unit" else User.id
     else:
-        raise ValueError(f"stats grouping must be child, unit or person, not {by!r}")
-    q = (select(User.id.label("user_id"), key.label("key"))
-         .select_from(c).join(User, User.org_unit_id == c.c.descendant_id)
-         .where(cond, User.is_active_account.is_(True)))
-    return q.cte(f"people_{by}").prefix_with("MATERIALIZED")
+        raise ValueError(f"stats grouping must be one of {GROUPINGS}, not {by!r}")
+    return (select(key, User.id).select_from(c).join(User, User.org_unit_id == c.c.descendant_id)
+            .where(cond, User.is_active_account.is_(True)))
 
 
-def _grouped(q, user_col, node_id: int, by: str):
-    """Join `q` (over a fact table whose person is `user_col`) to the scope's people; returns (q, key column)."""
-    people = scope_people(node_id, by)
-    return q.join(people, people.c.user_id == user_col), people.c.key
+def open_scope(node_id: int, by: str) -> Scope:
+    """Resolve the subtree's people into `stats_scope` (replacing what was there) in the session's
+    connection; every figure of the request then joins it. Call it once per page, before the figures."""
+    conn = db.session.connection()
+    dialect = conn.dialect.name
+    if dialect not in _SCOPE_DDL:
+        raise StatsError(f"statistics need SQLite or PostgreSQL, not {dialect}")
+    for ddl in _SCOPE_DDL[dialect]:
+        conn.exec_driver_sql(ddl)
+    table = _SCOPE_TEMP if dialect == "sqlite" else SCOPE
+    conn.execute(table.delete())
+    size = conn.execute(table.insert().from_select(["row_key", "user_id"], _scope_rows(node_id, by))).rowcount
+    conn.exec_driver_sql(_SCOPE_ANALYZE[dialect])
+    return Scope(node_id, by, size)
+
+
+def end_scope() -> None:
+    """End the transaction the scope was written in, before the request writes to the database.
+
+    On SQLite the scope's rows begin a transaction that reads one snapshot of the database; a write in it
+    would fail ("database is locked", SQLITE_BUSY_SNAPSHOT) once another connection had committed since.
+    Only the temporary rows were written in it, so committing costs nothing and takes no lock.
+    """
+    db.session.commit()
+
+
+def _in_scope(q, user_col):
+    """Join `q` (over a fact table whose person is `user_col`) to the scope's people; returns (q, row key)."""
+    return q.join(SCOPE, SCOPE.c.user_id == user_col), SCOPE.c.row_key
 
 
 @dataclass
@@ -223,23 +304,21 @@ def share_bucket(hours: Decimal, requirement: Decimal) -> str:
     return "lt25" if share < .25 else "lt50" if share < .5 else "lt75" if share < .75 else "lt100"
 
 
-def people_of(node_id: int, by: str, year: int | None = None) -> list[PersonRow]:
-    """Figure: the active people of the subtree and the row each is counted in; with `year`, also their credit
-    hours of that year from the ledger and what their requirement depends on (a secretary or committee role,
-    an exemption) — one statement (the scope's people are materialized once, the rest are indexed look-ups)."""
-    people = scope_people(node_id, by)
-    q = (select(User.id, User.name, User.login_id, User.org_unit_id, User.category, people.c.key)
-         .select_from(people).join(User, User.id == people.c.user_id))
+def people_of(scope: Scope, year: int | None = None) -> list[PersonRow]:
+    """Figure: the people of the scope and the row each is counted in; with `year`, also their credit hours
+    of that year from the ledger and what their requirement depends on (a secretary or committee role, an
+    exemption) — one statement, per person indexed look-ups only."""
+    q = select(User.id, User.name, User.login_id, User.org_unit_id, User.category, SCOPE.c.row_key) \
+        .select_from(SCOPE).join(User, User.id == SCOPE.c.user_id)
     if year is not None:
-        hours = (select(CreditEntry.user_id.label("user_id"), func.sum(CreditEntry.hours).label("hours"))
-                 .join(people, people.c.user_id == CreditEntry.user_id)
-                 .where(CreditEntry.year == year).group_by(CreditEntry.user_id).subquery())
+        hours = (select(func.sum(CreditEntry.hours))
+                 .where(CreditEntry.user_id == User.id, CreditEntry.year == year).scalar_subquery())
         secretary = (select(RoleAssignment.id).where(RoleAssignment.user_id == User.id,
                                                      RoleAssignment.role.in_(SECRETARY_ROLES)).exists())
         reduced = (select(CreditExemption.reduced_hours)
                    .where(CreditExemption.user_id == User.id, CreditExemption.year == year)
                    .limit(1).scalar_subquery())
-        q = q.add_columns(hours.c.hours, secretary, reduced).outerjoin(hours, hours.c.user_id == User.id)
+        q = q.add_columns(hours, secretary, reduced)
     else:
         q = q.add_columns(literal(None), literal(False), literal(None))
     q = q.order_by(User.org_unit_id, User.login_id)
@@ -280,44 +359,61 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
         p.requirement = req
 
 
-def completion(node_id: int, year: int, by: str, per_course: bool = True) -> dict[tuple, tuple[int, int]]:
-    """Figure: enrolments active in the year and those completed in it, per (row, course) or per row.
-
-    Active in the year: enrolled before its end and not completed before its start.
-    """
+def _active_enrolments(year: int):
+    """(count, completed-in-the-year) aggregates and the filter of enrolments active in the year: enrolled
+    before its end and not completed before its start."""
     start, end = year_bounds(year)
-    done = func.sum(case((and_(Enrollment.completed_at >= start, Enrollment.completed_at < end), 1), else_=0))
-    q = select(func.count(Enrollment.id), done)
-    q, key = _grouped(q, Enrollment.user_id, node_id, by)
-    cols = [key, Enrollment.course_id] if per_course else [key]
-    q = q.add_columns(*cols).where(
-        Enrollment.enrolled_at < end,
-        or_(Enrollment.completed_at.is_(None), Enrollment.completed_at >= start),
-    ).group_by(*cols)
-    out = {}
-    for row in db.session.execute(q):
-        out[tuple(row[2:])] = (int(row[0] or 0), int(row[1] or 0))
-    return out
+    completed_at, enrolled_at = _as_stored(Enrollment.completed_at), _as_stored(Enrollment.enrolled_at)
+    done = func.sum(case((and_(completed_at >= start, completed_at < end), 1), else_=0))
+    active = and_(enrolled_at < end, or_(Enrollment.completed_at.is_(None), completed_at >= start))
+    return [func.count(Enrollment.id), done], active
 
 
-def _score_bucket():
+def completion(scope: Scope, year: int, course_id: int | None = None) -> dict[int, tuple[int, int]]:
+    """Figure: enrolments active in the year and those completed in it, per row (of one course when given)."""
+    aggregates, active = _active_enrolments(year)
+    q = (select(SCOPE.c.row_key, *aggregates).select_from(SCOPE)
+         .join(Enrollment, Enrollment.user_id == SCOPE.c.user_id).where(active))
+    if course_id is not None:
+        q = q.where(Enrollment.course_id == course_id)
+    q = q.group_by(SCOPE.c.row_key)
+    return {k: (int(n or 0), int(d or 0)) for k, n, d in db.session.execute(q)}
+
+
+def completion_by_course(scope: Scope, year: int) -> dict[int, tuple[int, int]]:
+    """Figure: enrolments active in the year and those completed in it, per course, over the whole scope."""
+    aggregates, active = _active_enrolments(year)
+    q = (select(Enrollment.course_id, *aggregates).select_from(SCOPE)
+         .join(Enrollment, Enrollment.user_id == SCOPE.c.user_id).where(active).group_by(Enrollment.course_id))
+    return {cid: (int(n or 0), int(d or 0)) for cid, n, d in db.session.execute(q)}
+
+
+@dataclass
+class QuizFigure:
+    count: int = 0
+    total: float = 0.0  # sum of the scaled scores
+    buckets: dict = field(default_factory=dict)  # score bucket → count
+
+
+def quiz_scores(scope: Scope, year: int) -> dict[int, QuizFigure]:
+    """Figure: best quiz scores (lesson progress of test lessons seen in the year) per row: how many, their
+    sum and how many in each 10-point band (one pass, no grouping by band)."""
+    start, end = year_bounds(year)
     pct = LessonProgress.score * 100
-    return case((pct < 60, literal("lt60")), (pct < 70, literal("60")), (pct < 80, literal("70")),
-                (pct < 90, literal("80")), else_=literal("90"))
-
-
-def quiz_scores(node_id: int, year: int, by: str) -> dict[tuple, tuple[int, float]]:
-    """Figure: best quiz scores (lesson progress of test lessons seen in the year) per (row, score bucket)."""
-    start, end = year_bounds(year)
-    bucket = _score_bucket()
-    q = (select(func.count(LessonProgress.id), func.sum(LessonProgress.score))
-         .join(Lesson, Lesson.id == LessonProgress.lesson_id))
-    q, key = _grouped(q, LessonProgress.user_id, node_id, by)
-    q = q.add_columns(key, bucket).where(
-        Lesson.type.in_(TEST_LESSON_TYPES), LessonProgress.score.is_not(None),
-        LessonProgress.last_seen_at >= start, LessonProgress.last_seen_at < end,
-    ).group_by(key, bucket)
-    return {(k, b): (int(n), float(s or 0)) for n, s, k, b in db.session.execute(q)}
+    below = [func.sum(case((pct < bound, 1), else_=0)) for bound in (60, 70, 80, 90)]
+    tests = select(Lesson.id).where(Lesson.type.in_(TEST_LESSON_TYPES))
+    q = (select(SCOPE.c.row_key, func.count(LessonProgress.id), func.sum(LessonProgress.score), *below)
+         .select_from(SCOPE).join(LessonProgress, LessonProgress.user_id == SCOPE.c.user_id)
+         .where(LessonProgress.score.is_not(None), LessonProgress.last_seen_at >= start,
+                LessonProgress.last_seen_at < end, LessonProgress.lesson_id.in_(tests))
+         .group_by(SCOPE.c.row_key))
+    out = {}
+    for k, n, s, b60, b70, b80, b90 in db.session.execute(q):
+        running = [int(b or 0) for b in (b60, b70, b80, b90)] + [int(n)]
+        counts = [running[0]] + [running[i] - running[i - 1] for i in range(1, 5)]
+        out[k] = QuizFigure(int(n), float(s or 0), {b: c for (b, _), c in zip(SCORE_BUCKETS, counts, strict=True)
+                                                     if c})
+    return out
 
 
 def month_starts(year: int) -> list[datetime]:
@@ -326,30 +422,25 @@ def month_starts(year: int) -> list[datetime]:
             for m in range(1, 14)]
 
 
-def _by_month(value, col, year: int):
-    """Twelve running totals of `value` over the rows whose naive-UTC `col` falls before the end of each Beijing
-    month of `year`; their differences are the monthly figures. One range test per month and row, no GROUP BY
-    (no sort), no date function or time-zone arithmetic per row, the same SQL on every database."""
-    return [func.sum(case((col < end, value), else_=literal(0))) for end in month_starts(year)[1:]]
+def monthly(scope: Scope, year: int) -> dict[str, list]:
+    """Figure: credit hours earned and courses completed per Beijing month of the year.
 
-
-def _differences(running) -> list:
-    running = [r or 0 for r in running]
-    return [running[0]] + [running[i] - running[i - 1] for i in range(1, len(running))]
-
-
-def monthly(node_id: int, year: int) -> dict[str, list]:
-    """Figure: credit hours earned and courses completed per month of the year (two queries)."""
-    start, end = year_bounds(year)
-    # The ledger's year is the Beijing year of earned_at (lms.credits.services.award): every row is in range.
-    q = select(*_by_month(CreditEntry.hours, CreditEntry.earned_at, year))
-    q, _ = _grouped(q, CreditEntry.user_id, node_id, "person")
-    running = db.session.execute(q.where(CreditEntry.year == year)).one()
-    hours = [q2(h) for h in _differences([Decimal(str(r)) if r is not None else None for r in running])]
-    q = select(*_by_month(literal(1), Enrollment.completed_at, year))
-    q, _ = _grouped(q, Enrollment.user_id, node_id, "person")
-    running = db.session.execute(q.where(Enrollment.completed_at >= start, Enrollment.completed_at < end)).one()
-    return {"hours": hours, "completions": [int(n) for n in _differences(running)]}
+    Each month is a range of the naive-UTC timestamps (no date function or time-zone arithmetic per row);
+    for a large scope the ranges are read from the indexes on (year, earned_at) and (completed_at).
+    Two statements of twelve scalar sub-queries.
+    """
+    bounds = month_starts(year)
+    months = list(zip(bounds, bounds[1:], strict=False))
+    hours = [select(func.sum(CreditEntry.hours)).select_from(SCOPE)
+             .join(CreditEntry, CreditEntry.user_id == SCOPE.c.user_id)
+             .where(CreditEntry.year == year, CreditEntry.earned_at >= lo, CreditEntry.earned_at < hi)
+             .scalar_subquery() for lo, hi in months]
+    done = [select(func.count(Enrollment.id)).select_from(SCOPE)
+            .join(Enrollment, Enrollment.user_id == SCOPE.c.user_id)
+            .where(Enrollment.completed_at >= lo, Enrollment.completed_at < hi)
+            .scalar_subquery() for lo, hi in months]
+    return {"hours": [q2(h) for h in db.session.execute(select(*hours)).one()],
+            "completions": [int(n or 0) for n in db.session.execute(select(*done)).one()]}
 
 
 # --- assignments (from the party_school plugin, when it is on) -----------------------------------------
@@ -411,7 +502,7 @@ def _courses_done(ac, t):
             .scalar_subquery())
 
 
-def assignment_figures(node_id: int, by: str, assignments: list[AssignmentStat]) -> dict[tuple, tuple[int, int]]:
+def assignment_figures(scope: Scope, assignments: list[AssignmentStat]) -> dict[tuple, tuple[int, int]]:
     """Figure: per (row, assignment), the people of the subtree an assignment reached and those who completed
     every one of its courses (completed at any time: a course done before the assignment counts)."""
     tables = _assignment_tables()
@@ -421,17 +512,17 @@ def assignment_figures(node_id: int, by: str, assignments: list[AssignmentStat])
     n_courses = case({x.id: x.courses for x in assignments}, value=t.c.assignment_id, else_=0)
     done = _courses_done(ac, t)
     q = select(func.count(t.c.user_id), func.sum(case((done >= n_courses, 1), else_=0))).select_from(t)
-    q, key = _grouped(q, t.c.user_id, node_id, by)
+    q, key = _in_scope(q, t.c.user_id)
     q = (q.add_columns(key, t.c.assignment_id).where(t.c.assignment_id.in_([x.id for x in assignments]))
          .group_by(key, t.c.assignment_id))
     return {(k, aid): (int(n), int(d or 0)) for n, d, k, aid in db.session.execute(q)}
 
 
-def assignment_completion(node_id: int, year: int, by: str) -> tuple[list[AssignmentStat], dict]:
-    """The running assignments of the year with the subtree's totals, and the figures per (row, assignment).
+def assignment_completion(scope: Scope, year: int) -> tuple[list[AssignmentStat], dict]:
+    """The running assignments of the year with the scope's totals, and the figures per (row, assignment).
     Two queries; the second only when an assignment runs in the year."""
     assignments = running_assignments(year)
-    figures = assignment_figures(node_id, by, assignments)
+    figures = assignment_figures(scope, assignments)
     stats = {x.id: x for x in assignments}
     for (_k, aid), (n, d) in figures.items():
         stats[aid].targeted += n
@@ -468,9 +559,9 @@ class TaskBehind:
         return self.days_left < 0
 
 
-def tasks_behind(node_id: int, year: int, people: list[PersonRow] | None = None,
+def tasks_behind(scope: Scope, year: int, people: list[PersonRow] | None = None,
                  assignments: list[AssignmentStat] | None = None) -> list[TaskBehind]:
-    """Every (member, assignment) of the subtree where the member was reached by an assignment that is overdue
+    """Every (member, assignment) of the scope where the member was reached by an assignment that is overdue
     or due soon and has not completed all its courses: overdue first, then the nearest deadline."""
     tables = _assignment_tables()
     if tables is None:
@@ -484,13 +575,13 @@ def tasks_behind(node_id: int, year: int, people: list[PersonRow] | None = None,
     done = _courses_done(ac, t).label("done")
     n_courses = case({x.id: x.courses for x in urgent}, value=t.c.assignment_id, else_=0)
     q = select(t.c.user_id, t.c.assignment_id, done).select_from(t)
-    q, _ = _grouped(q, t.c.user_id, node_id, "person")
+    q, _ = _in_scope(q, t.c.user_id)
     q = q.where(t.c.assignment_id.in_(list(by_id)), done < n_courses)
     rows = db.session.execute(q).all()
     if not rows:
         return []
     if people is None:
-        people = people_of(node_id, "person")
+        people = people_of(scope)
     persons = {p.id: p for p in people}
     out = [TaskBehind(persons[uid], by_id[aid], int(d), today) for uid, aid, d in rows if uid in persons]
     out.sort(key=lambda b: (b.assignment.due_on, b.assignment.id, b.person.login_id))
@@ -598,19 +689,26 @@ class Dashboard:
         return next((c for c in self.courses if c.course_id == self.course_id), None)
 
 
-def person_figures(node_id: int, year: int, by: str) -> list[PersonRow]:
-    """Everyone of the subtree with hours, requirement, completion and quiz figures (4 + 3 queries)."""
-    people = people_of(node_id, by, year)
+def person_figures(node_id: int, year: int, by: str, scope: Scope | None = None) -> list[PersonRow]:
+    """Everyone of the subtree with hours and requirement (opens the scope unless given one)."""
+    scope = scope or open_scope(node_id, by)
+    people = people_of(scope, year)
     requirements(node_id, year, people)
     return people
 
 
 def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
               assignment_id: int | None = None) -> Dashboard:
-    """The figures of one node for a year; `course_id` / `assignment_id` narrow the completion columns."""
+    """The figures of one node for a year; `course_id` / `assignment_id` narrow the completion columns.
+
+    The subtree's people are resolved once (`open_scope`); then one statement per figure: people with
+    hours and requirements, completion per row and per course, quiz scores, monthly trends (two), and with
+    party_school the assignments (list, figures, members behind).
+    """
     kids = children_of(node.id)
     by = "child" if kids else "person"
-    people = person_figures(node.id, year, by)
+    scope = open_scope(node.id, by)
+    people = person_figures(node.id, year, by, scope)
     rows: dict[int, Row] = {}
     if by == "child":
         for u in kids:
@@ -625,24 +723,24 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
         r.hours += p.hours
         r.met += p.met
         r.buckets[p.bucket] += 1
-    courses: dict[int, list[int]] = {}
-    for (key, cid), (n, done) in completion(node.id, year, by).items():
-        c = courses.setdefault(cid, [0, 0])
-        c[0] += n
-        c[1] += done
-        if key in rows and (course_id is None or cid == course_id):
+    courses = completion_by_course(scope, year)
+    if course_id is not None and course_id not in courses:
+        course_id = None
+    for key, (n, done) in completion(scope, year, course_id).items():
+        if key in rows:
             rows[key].enrolled += n
             rows[key].completed += done
     titles = course_titles(courses)
     course_list = sorted((CourseStat(cid, titles.get(cid, ""), n, d) for cid, (n, d) in courses.items()),
                          key=lambda c: (-c.enrolled, c.course_id))
     scores: dict[str, int] = {}
-    for (key, bucket), (n, s) in quiz_scores(node.id, year, by).items():
-        scores[bucket] = scores.get(bucket, 0) + n
+    for key, fig in quiz_scores(scope, year).items():
+        for bucket, n in fig.buckets.items():
+            scores[bucket] = scores.get(bucket, 0) + n
         if key in rows:
-            rows[key].quiz_count += n
-            rows[key].quiz_sum += s
-    assignments, a_figures = assignment_completion(node.id, year, by)
+            rows[key].quiz_count += fig.count
+            rows[key].quiz_sum += fig.total
+    assignments, a_figures = assignment_completion(scope, year)
     if assignment_id is not None and assignment_id not in {a.id for a in assignments}:
         assignment_id = None
     for (key, aid), (n, done) in a_figures.items():
@@ -663,13 +761,11 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
         total.assigned_done += r.assigned_done
         for k, v in r.buckets.items():
             total.buckets[k] += v
-    if course_id is not None and course_id not in courses:
-        course_id = None
     return Dashboard(node=node, year=year, by=by, rows=ordered, total=total, people=people, courses=course_list,
                      course_id=course_id, scores=scores, score_count=total.quiz_count,
-                     score_avg=total.quiz_avg, months=monthly(node.id, year), assignments=assignments,
+                     score_avg=total.quiz_avg, months=monthly(scope, year), assignments=assignments,
                      assignment_id=assignment_id,
-                     tasks_behind=tasks_behind(node.id, year, people, assignments) if assignments else [])
+                     tasks_behind=tasks_behind(scope, year, people, assignments) if assignments else [])
 
 
 # --- chart data (ECharts options built here; the page passes them in data-* attributes) --------------
@@ -777,17 +873,18 @@ def entry_activity(entry: CreditEntry) -> str | None:
 def _send(actor, node: OrgUnit, *, url: str, messages: dict[int, tuple[str, str]], details: dict) -> dict:
     """Notify each person of `messages` (id → title, body) in-app, linking to `url`, except those who got a
     reminder with the same link in the last STATS_REMIND_COOLDOWN_HOURS; writes one audit row `stats.remind`
-    with `details` and who was reminded. Runs in the caller's transaction (the caller commits)."""
+    with `details` and who was reminded. The read transaction of the figures is ended first (`end_scope`);
+    the notifications and the audit row are left for the caller to commit."""
     from lms import audit
     from lms.notifications.models import Notification
     from lms.notifications.services import notify
 
     cutoff = utcnow() - timedelta(hours=current_app.config["STATS_REMIND_COOLDOWN_HOURS"])
-    q = select(Notification.user_id)
-    q, _ = _grouped(q, Notification.user_id, node.id, "person")
+    q, _ = _in_scope(select(Notification.user_id), Notification.user_id)  # the caller opened the scope
     recent = set(db.session.scalars(q.where(Notification.kind == "system", Notification.url == url,
                                             Notification.created_at >= cutoff)))
     due = [pid for pid in messages if pid not in recent]
+    end_scope()  # the figures are read; what follows writes
     users = {}
     for i in range(0, len(due), 5000):  # bounded IN lists (SQLite's limit on bound values)
         users.update((u.id, u) for u in db.session.scalars(select(User).where(User.id.in_(due[i:i + 5000]))))
@@ -805,9 +902,9 @@ def remind_behind(actor, node: OrgUnit, year: int, *, url: str) -> dict:
     """Notify every active member of the node's subtree who is behind the yearly requirement (in-app).
 
     People reminded in the last STATS_REMIND_COOLDOWN_HOURS are skipped; writes one audit row.
-    Runs in the caller's transaction (the caller commits).
+    The caller commits (see `_send`).
     """
-    people = person_figures(node.id, year, "person")
+    people = person_figures(node.id, year, "person")  # opens the scope _send uses
     messages = {}
     for p in people:
         if p.met:
@@ -821,10 +918,10 @@ def remind_behind(actor, node: OrgUnit, year: int, *, url: str) -> dict:
 def remind_tasks(actor, node: OrgUnit, year: int, *, url: str) -> dict:
     """Notify every active member of the node's subtree who has not completed the required courses of an
     assignment that is overdue or due within STATS_ASSIGNMENT_DUE_DAYS days (in-app, one notice per person
-    listing their assignments). Same cooldown, audit row (`stats.remind`, kind "assignments") and caller's
-    transaction as `remind_behind`."""
+    listing their assignments). Same cooldown, audit row (`stats.remind`, kind "assignments") and commit by
+    the caller as `remind_behind`."""
     items: dict[int, list[TaskBehind]] = {}
-    for b in tasks_behind(node.id, year):
+    for b in tasks_behind(open_scope(node.id, "person"), year):
         items.setdefault(b.person.id, []).append(b)
     messages = {}
     for pid, mine in items.items():

@@ -145,6 +145,7 @@ def ledger(unit_id: int):
         raise user_error(429, _("一小时内最多导出 %(n)s 次台账，请稍后再试。", n=limit))
     now = utcnow()
     content, rows = ledger_workbook(node, year, node.name, current_user.name, local_dt(now))
+    services.end_scope()  # the figures are read; the audit row below is a write
     # A personal-data export: who took which people's figures, recorded with the export itself.
     audit.log("stats.export", node, details={"year": year, "rows": rows, "unit": node.name})
     db.session.commit()

@@ -60,3 +60,27 @@ def test_a_bad_year_is_a_friendly_error(client, db, users, org, login_as):
     resp = client.post(f"/stats/units/{org.a1.id}/remind", data={"year": "abc"}, follow_redirects=True)
     assert resp.status_code == 200 and _notified(db) == set()
     assert "年度" in resp.get_data(as_text=True)
+
+
+def test_reminders_are_written_when_another_request_wrote_while_the_figures_were_read(
+        client, db, users, org, login_as, year, monkeypatch):
+    """The figures are read in one transaction; another request committing meanwhile must not make the
+    reminders fail ("database is locked" on SQLite when a write follows an outdated read snapshot)."""
+    from sqlalchemy import text
+
+    from plugins.stats import services
+
+    real = services.person_figures
+
+    def figures_then_someone_writes(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with db.engine.connect() as other:  # another request of the server commits meanwhile
+            other.execute(text("UPDATE org_unit SET sort_order = sort_order + 1 WHERE id = :id"), {"id": org.b.id})
+            other.commit()
+        return out
+
+    monkeypatch.setattr(services, "person_figures", figures_then_someone_writes)
+    login_as(client, users.secretary)
+    resp = client.post(f"/stats/units/{org.a1.id}/remind", data={"year": year})
+    assert resp.status_code == 303
+    assert _notified(db) == {users.member.id, users.teacher.id, users.secretary.id}

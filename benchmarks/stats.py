@@ -396,7 +396,8 @@ def main() -> None:
     path = tmp / "bench.sqlite3"
     began = time.perf_counter()
     try:
-        app = create_app({"ENV": "production", "SECRET_KEY": secrets.token_hex(16), "INSTANCE_PATH": str(tmp),
+        app = create_app({"ENV": "production", "SECRET_KEY": secrets.token_hex(16), "DATA_KEY": secrets.token_urlsafe(32),
+                          "INSTANCE_PATH": str(tmp),
                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "BASE_URL": BASE_URL,
                           "STATS_EXPORTS_PER_HOUR": 1000, "MEDIA_ROOT": str(tmp / "media"),
                           "TASKS_IMMEDIATE": True, "WTF_CSRF_ENABLED": False})

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Column, Integer, MetaData, Table, and_, case, func, literal, or_, select
+from sqlalchemy import Column, Integer, MetaData, Table, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -182,13 +182,13 @@ SCOPE = Table("stats_scope", MetaData(), Column("row_key", Integer, nullable=Fal
 # they lock nothing in the database file.
 _SCOPE_TEMP = Table("stats_scope", MetaData(), Column("row_key", Integer, nullable=False),
                     Column("user_id", Integer, nullable=False), schema="temp")
+# Keyed by person (the look-up of every fact row), with the rows in key order in an index (figures per row).
 _SCOPE_DDL = {
-    "sqlite": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (row_key INTEGER NOT NULL, user_id INTEGER NOT NULL, "
-               "PRIMARY KEY (row_key, user_id)) WITHOUT ROWID",
-               "CREATE INDEX IF NOT EXISTS temp.ix_stats_scope_user ON stats_scope (user_id)"),
-    "postgresql": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (row_key INTEGER NOT NULL, user_id INTEGER NOT NULL, "
-                   "PRIMARY KEY (row_key, user_id)) ON COMMIT DELETE ROWS",
-                   "CREATE INDEX IF NOT EXISTS ix_stats_scope_user ON stats_scope (user_id)"),
+    "sqlite": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (user_id INTEGER PRIMARY KEY, row_key INTEGER NOT NULL)",
+               "CREATE INDEX IF NOT EXISTS temp.ix_stats_scope_key ON stats_scope (row_key, user_id)"),
+    "postgresql": ("CREATE TEMP TABLE IF NOT EXISTS stats_scope (user_id INTEGER PRIMARY KEY, row_key INTEGER NOT NULL) "
+                   "ON COMMIT DELETE ROWS",
+                   "CREATE INDEX IF NOT EXISTS ix_stats_scope_key ON stats_scope (row_key, user_id)"),
 }
 _SCOPE_ANALYZE = {"sqlite": "ANALYZE temp.stats_scope", "postgresql": "ANALYZE stats_scope"}
 GROUPINGS = ("child", "unit", "person")
@@ -250,7 +250,7 @@ def _in_scope(q, user_col):
     return q.join(SCOPE, SCOPE.c.user_id == user_col), SCOPE.c.row_key
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonRow:
     id: int
     name: str
@@ -311,21 +311,22 @@ def people_of(scope: Scope, year: int | None = None) -> list[PersonRow]:
     q = select(User.id, User.name, User.login_id, User.org_unit_id, User.category, SCOPE.c.row_key) \
         .select_from(SCOPE).join(User, User.id == SCOPE.c.user_id)
     if year is not None:
-        hours = (select(func.sum(CreditEntry.hours))
+        # hours in hundredths, an exact integer (ledger lines have two decimals): no decimal conversion per row
+        cents = (select(func.round(func.sum(CreditEntry.hours) * 100))
                  .where(CreditEntry.user_id == User.id, CreditEntry.year == year).scalar_subquery())
         secretary = (select(RoleAssignment.id).where(RoleAssignment.user_id == User.id,
                                                      RoleAssignment.role.in_(SECRETARY_ROLES)).exists())
         reduced = (select(CreditExemption.reduced_hours)
                    .where(CreditExemption.user_id == User.id, CreditExemption.year == year)
                    .limit(1).scalar_subquery())
-        q = q.add_columns(hours, secretary, reduced)
+        q = q.add_columns(type_coerce(cents, Integer), secretary, reduced)
     else:
         q = q.add_columns(literal(None), literal(False), literal(None))
     q = q.order_by(User.org_unit_id, User.login_id)
     zero = Decimal("0.00")
-    return [PersonRow(id=i, name=n, login_id=lid, org_unit_id=u, category=cat, key=k,
-                      hours=q2(h) if h else zero, secretary=bool(sec), reduced=None if red is None else q2(red))
-            for i, n, lid, u, cat, k, h, sec, red in db.session.execute(q)]
+    return [PersonRow(i, n, lid, u, cat, k, Decimal(int(c)).scaleb(-2) if c else zero,
+                      secretary=bool(sec), reduced=None if red is None else q2(red))
+            for i, n, lid, u, cat, k, c, sec, red in db.session.connection().execute(q).all()]
 
 
 def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
@@ -674,7 +675,9 @@ class Dashboard:
 
     @cached_property
     def behind(self) -> list[PersonRow]:
-        return sorted((p for p in self.people if not p.met), key=lambda p: (-p.shortfall, p.login_id))
+        """The people behind the requirement, largest shortfall first (hours − requirement ascending)."""
+        return sorted((p for p in self.people if p.hours < p.requirement),
+                      key=lambda p: (p.hours - p.requirement, p.login_id))
 
     @property
     def distribution(self) -> list[tuple[str, str, int]]:

@@ -7,6 +7,8 @@ attached to the node itself), or the node's people when it has no children (a br
 """
 from __future__ import annotations
 
+import functools
+import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +18,21 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Column, Integer, MetaData, Table, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -423,6 +439,22 @@ def month_starts(year: int) -> list[datetime]:
             for m in range(1, 14)]
 
 
+@functools.cache
+def _monthly_statements():
+    """The two statements of `monthly`, built once: twelve scalar sub-queries each, over bound month ranges."""
+    edge = [bindparam(f"m{i}", type_=DateTime()) for i in range(13)]
+    year = bindparam("year", type_=Integer())
+    hours = [select(func.sum(CreditEntry.hours)).select_from(SCOPE)
+             .join(CreditEntry, CreditEntry.user_id == SCOPE.c.user_id)
+             .where(CreditEntry.year == year, CreditEntry.earned_at >= edge[i], CreditEntry.earned_at < edge[i + 1])
+             .scalar_subquery() for i in range(12)]
+    done = [select(func.count(Enrollment.id)).select_from(SCOPE)
+            .join(Enrollment, Enrollment.user_id == SCOPE.c.user_id)
+            .where(Enrollment.completed_at >= edge[i], Enrollment.completed_at < edge[i + 1])
+            .scalar_subquery() for i in range(12)]
+    return select(*hours), select(*done)
+
+
 def monthly(scope: Scope, year: int) -> dict[str, list]:
     """Figure: credit hours earned and courses completed per Beijing month of the year.
 
@@ -430,18 +462,10 @@ def monthly(scope: Scope, year: int) -> dict[str, list]:
     for a large scope the ranges are read from the indexes on (year, earned_at) and (completed_at).
     Two statements of twelve scalar sub-queries.
     """
-    bounds = month_starts(year)
-    months = list(zip(bounds, bounds[1:], strict=False))
-    hours = [select(func.sum(CreditEntry.hours)).select_from(SCOPE)
-             .join(CreditEntry, CreditEntry.user_id == SCOPE.c.user_id)
-             .where(CreditEntry.year == year, CreditEntry.earned_at >= lo, CreditEntry.earned_at < hi)
-             .scalar_subquery() for lo, hi in months]
-    done = [select(func.count(Enrollment.id)).select_from(SCOPE)
-            .join(Enrollment, Enrollment.user_id == SCOPE.c.user_id)
-            .where(Enrollment.completed_at >= lo, Enrollment.completed_at < hi)
-            .scalar_subquery() for lo, hi in months]
-    return {"hours": [q2(h) for h in db.session.execute(select(*hours)).one()],
-            "completions": [int(n or 0) for n in db.session.execute(select(*done)).one()]}
+    params = {f"m{i}": edge for i, edge in enumerate(month_starts(year))} | {"year": year}
+    hours, done = _monthly_statements()
+    return {"hours": [q2(h) for h in db.session.execute(hours, params).one()],
+            "completions": [int(n or 0) for n in db.session.execute(done, params).one()]}
 
 
 # --- assignments (from the party_school plugin, when it is on) -----------------------------------------
@@ -651,6 +675,10 @@ class CourseStat:
         return rate(self.completed, self.enrolled)
 
 
+def _behind_order(p: PersonRow):
+    return (p.hours - p.requirement, p.login_id)
+
+
 @dataclass
 class Dashboard:
     node: OrgUnit
@@ -676,8 +704,11 @@ class Dashboard:
     @cached_property
     def behind(self) -> list[PersonRow]:
         """The people behind the requirement, largest shortfall first (hours − requirement ascending)."""
-        return sorted((p for p in self.people if p.hours < p.requirement),
-                      key=lambda p: (p.hours - p.requirement, p.login_id))
+        return sorted((p for p in self.people if p.hours < p.requirement), key=_behind_order)
+
+    def behind_first(self, n: int) -> list[PersonRow]:
+        """The first `n` of `behind` (a partial sort: the page shows a few hundred of thousands)."""
+        return heapq.nsmallest(n, (p for p in self.people if p.hours < p.requirement), key=_behind_order)
 
     @property
     def distribution(self) -> list[tuple[str, str, int]]:

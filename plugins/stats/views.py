@@ -79,7 +79,7 @@ def unit(unit_id: int):
     behind_max = current_app.config["STATS_BEHIND_LIST_MAX"]
     return render_template(
         "stats/unit.html", d=d, node=node, year=year, years=_years(), trail=services.trail(current_user, node),
-        charts=services.charts(d, _labels()), behind=d.behind[:behind_max], behind_total=len(d.behind),
+        charts=services.charts(d, _labels()), behind=d.behind_first(behind_max), behind_total=d.total.behind,
         tasks_behind=d.tasks_behind[:behind_max], tasks_people=len({b.person.id for b in d.tasks_behind}),
         due_days=services.due_soon_days(), remind_form=RemindForm(year=year),
         task_remind_form=RemindForm(year=year, kind="assignments"), share_buckets=services.SHARE_BUCKETS,

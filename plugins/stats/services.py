@@ -266,41 +266,61 @@ def _in_scope(q, user_col):
     return q.join(SCOPE, SCOPE.c.user_id == user_col), SCOPE.c.row_key
 
 
+def cents(value) -> int:
+    """Hours (two decimals) as an exact integer number of hundredths."""
+    return int(q2(value).scaleb(2))
+
+
+def from_cents(value: int) -> Decimal:
+    return Decimal(value).scaleb(-2)
+
+
 @dataclass(slots=True)
 class PersonRow:
+    """One person of a dashboard or ledger. Hours are kept in hundredths (exact integers: comparing and summing
+    20,000 of them stays cheap); `hours`, `requirement` and `shortfall` give them as two-decimal Decimals."""
+
     id: int
     name: str
     login_id: str
     org_unit_id: int
     category: str
     key: int  # the row of the dashboard this person is counted in
-    hours: Decimal = Decimal("0.00")
-    requirement: Decimal = Decimal("0.00")
+    hours_c: int = 0
+    requirement_c: int = 0
     exempt: bool = False
     enrolled: int = 0
     completed: int = 0
     quiz_count: int = 0
     quiz_sum: float = 0.0
     secretary: bool = False  # holds a secretary or committee-member role (the higher requirement)
-    reduced: Decimal | None = None  # the exemption's reduced hours for the year
+    reduced_c: int | None = None  # the exemption's reduced hours for the year
     tasks: int = 0  # assignments (学习任务) of the year that reached the person
     tasks_done: int = 0  # … of which every required course is completed
 
     @property
+    def hours(self) -> Decimal:
+        return from_cents(self.hours_c)
+
+    @property
+    def requirement(self) -> Decimal:
+        return from_cents(self.requirement_c)
+
+    @property
     def met(self) -> bool:
-        return self.hours >= self.requirement
+        return self.hours_c >= self.requirement_c
 
     @property
     def shortfall(self) -> Decimal:
-        return max(Decimal("0.00"), self.requirement - self.hours)
+        return from_cents(max(0, self.requirement_c - self.hours_c))
 
     @property
     def share(self) -> float:
-        return 1.0 if self.requirement <= 0 else float(self.hours) / float(self.requirement)
+        return 1.0 if self.requirement_c <= 0 else self.hours_c / self.requirement_c
 
     @property
     def bucket(self) -> str:
-        return share_bucket(self.hours, self.requirement)
+        return _bucket_c(self.hours_c, self.requirement_c)
 
     @property
     def completion_rate(self) -> float | None:
@@ -311,13 +331,17 @@ class PersonRow:
         return None if not self.quiz_count else self.quiz_sum / self.quiz_count
 
 
-def share_bucket(hours: Decimal, requirement: Decimal) -> str:
-    if hours >= requirement:
+def _bucket_c(hours_c: int, requirement_c: int) -> str:
+    if hours_c >= requirement_c:
         return "met"
-    if hours <= 0:
+    if hours_c <= 0:
         return "none"
-    share = float(hours) / float(requirement)
+    share = hours_c / requirement_c
     return "lt25" if share < .25 else "lt50" if share < .5 else "lt75" if share < .75 else "lt100"
+
+
+def share_bucket(hours: Decimal, requirement: Decimal) -> str:
+    return _bucket_c(cents(hours), cents(requirement))
 
 
 def people_of(scope: Scope, year: int | None = None) -> list[PersonRow]:
@@ -328,20 +352,20 @@ def people_of(scope: Scope, year: int | None = None) -> list[PersonRow]:
         .select_from(SCOPE).join(User, User.id == SCOPE.c.user_id)
     if year is not None:
         # hours in hundredths, an exact integer (ledger lines have two decimals): no decimal conversion per row
-        cents = (select(func.round(func.sum(CreditEntry.hours) * 100))
-                 .where(CreditEntry.user_id == User.id, CreditEntry.year == year).scalar_subquery())
+        hundredths = (select(func.round(func.sum(CreditEntry.hours) * 100))
+                      .where(CreditEntry.user_id == User.id, CreditEntry.year == year).scalar_subquery())
         secretary = (select(RoleAssignment.id).where(RoleAssignment.user_id == User.id,
                                                      RoleAssignment.role.in_(SECRETARY_ROLES)).exists())
         reduced = (select(CreditExemption.reduced_hours)
                    .where(CreditExemption.user_id == User.id, CreditExemption.year == year)
                    .limit(1).scalar_subquery())
-        q = q.add_columns(type_coerce(cents, Integer), secretary, reduced)
+        q = q.add_columns(type_coerce(hundredths, Integer), secretary, reduced)
     else:
         q = q.add_columns(literal(None), literal(False), literal(None))
-    q = q.order_by(User.org_unit_id, User.login_id)
-    zero = Decimal("0.00")
-    return [PersonRow(i, n, lid, u, cat, k, Decimal(int(c)).scaleb(-2) if c else zero,
-                      secretary=bool(sec), reduced=None if red is None else q2(red))
+    if scope.by != "child":  # people are listed (a branch's rows, the ledger); per child unit only counted
+        q = q.order_by(User.org_unit_id, User.login_id)
+    return [PersonRow(i, n, lid, u, cat, k, int(c) if c else 0, secretary=bool(sec),
+                      reduced_c=None if red is None else cents(red))
             for i, n, lid, u, cat, k, c, sec, red in db.session.connection().execute(q).all()]
 
 
@@ -352,8 +376,8 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
     year (closure depth) replaces the configured figure; an exemption lowers it for one person. The roles
     and exemptions come with the people (`people_of`); the overrides are one small query.
     """
-    base = {"member": q2(current_app.config["DEFAULT_YEARLY_REQUIREMENT"]),
-            "secretary": q2(current_app.config["SECRETARY_YEARLY_REQUIREMENT"])}
+    base = {"member": cents(current_app.config["DEFAULT_YEARLY_REQUIREMENT"]),
+            "secretary": cents(current_app.config["SECRETARY_YEARLY_REQUIREMENT"])}
     # overrides: nearest ancestor with a row for the category wins
     sub = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == node_id)
     rows = db.session.execute(
@@ -362,18 +386,18 @@ def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:
         .join(CreditRequirement, CreditRequirement.org_unit_id == OrgUnitClosure.ancestor_id)
         .where(CreditRequirement.year == year, OrgUnitClosure.descendant_id.in_(sub))
     ).all()
-    override: dict[tuple[int, str], tuple[int, Decimal]] = {}
+    override: dict[tuple[int, str], tuple[int, int]] = {}
     for unit_id, depth, category, hours in rows:
         key = (unit_id, category)
         if key not in override or depth < override[key][0]:
-            override[key] = (depth, q2(hours))
+            override[key] = (depth, cents(hours))
     for p in people:
         category = "secretary" if p.secretary else "member"
         req = override[(p.org_unit_id, category)][1] if (p.org_unit_id, category) in override else base[category]
-        if p.reduced is not None:
-            req = min(req, p.reduced)
+        if p.reduced_c is not None:
+            req = min(req, p.reduced_c)
             p.exempt = True
-        p.requirement = req
+        p.requirement_c = req
 
 
 def _active_enrolments(year: int):
@@ -676,7 +700,7 @@ class CourseStat:
 
 
 def _behind_order(p: PersonRow):
-    return (p.hours - p.requirement, p.login_id)
+    return (p.hours_c - p.requirement_c, p.login_id)
 
 
 @dataclass
@@ -704,11 +728,11 @@ class Dashboard:
     @cached_property
     def behind(self) -> list[PersonRow]:
         """The people behind the requirement, largest shortfall first (hours − requirement ascending)."""
-        return sorted((p for p in self.people if p.hours < p.requirement), key=_behind_order)
+        return sorted((p for p in self.people if p.hours_c < p.requirement_c), key=_behind_order)
 
     def behind_first(self, n: int) -> list[PersonRow]:
         """The first `n` of `behind` (a partial sort: the page shows a few hundred of thousands)."""
-        return heapq.nsmallest(n, (p for p in self.people if p.hours < p.requirement), key=_behind_order)
+        return heapq.nsmallest(n, (p for p in self.people if p.hours_c < p.requirement_c), key=_behind_order)
 
     @property
     def distribution(self) -> list[tuple[str, str, int]]:
@@ -747,6 +771,7 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
     if by == "child":
         for u in kids:
             rows[u.id] = Row(key=u.id, label=u.name, kind="unit")
+    hours_c: dict[int, int] = {}
     for p in people:
         if by == "person":
             rows[p.id] = Row(key=p.id, label=p.name, kind="person", person=p)
@@ -754,9 +779,11 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
             rows[p.key] = Row(key=p.key, label=f"{node.name}（直属）", kind="unit")
         r = rows[p.key]
         r.people += 1
-        r.hours += p.hours
-        r.met += p.met
-        r.buckets[p.bucket] += 1
+        hours_c[p.key] = hours_c.get(p.key, 0) + p.hours_c
+        r.met += p.hours_c >= p.requirement_c
+        r.buckets[_bucket_c(p.hours_c, p.requirement_c)] += 1
+    for key, c in hours_c.items():
+        rows[key].hours = from_cents(c)
     courses = completion_by_course(scope, year)
     if course_id is not None and course_id not in courses:
         course_id = None

@@ -6,13 +6,17 @@ that produces what the real ingest produces for the same learning: xAPI statemen
 same columns, keys and JSON shape as `lms.events.record` → the xAPI plugin), activity definitions, and the
 projections — `enrollment`, `lesson_progress`, `credit_entry` (course_fixed rule, the default) and
 `xapi_progress`. (The LRS's `xapi_statement_agent` index of the authority agent is not written: no
-figure or projection reads it.)
+figure or projection reads it.) With the party_school plugin's tables, each college assigns two of its members'
+courses as required (学习任务: assignment, courses, a target row per member, the enrolments marked assigned);
+half of the assignments are past their deadline, the others due in three days, so the pages also compute the
+assignment figures and the members behind on them.
 
 Stage 1 writes --stage1 statements (default 1,000,000): every person registers for 8 courses and starts
 every lesson, a part of them completed, quizzes partly taken. Stage 2 adds statements up to --statements
 (default 5,000,000): many more viewing statements (experienced/played/paused) on the same lessons plus more
 completions and quiz attempts, so the projections keep their size (people × lessons) while the statements
-grow five-fold. After each stage the pages are timed through the app (a sysadmin's session, test client):
+grow five-fold. (What grows with the learning done — course completions, hence ledger lines, 26 k → 116 k,
+and scored tests — stays bounded by people × courses.) After each stage the pages are timed through the app (a sysadmin's session, test client):
 the whole-university dashboard, one branch's dashboard and the whole-university ledger export (median of 3
 after a warm-up; exports: 2 runs). Finally `flask lms stats-check` runs for one branch against the store.
 
@@ -54,6 +58,7 @@ LESSON_TYPE = "http://adlnet.gov/expapi/activities/lesson"
 COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
 QUIZ_TYPE = "http://adlnet.gov/expapi/activities/assessment"
 COURSES_PER_PERSON = 8
+REQUIRED_PER_COLLEGE = 2  # of them required by the college's assignment (party_school)
 ARTICLES = 3  # required lessons per course; lesson 4 is a quiz (not required)
 COLLEGES = 20
 AUTHORITY = json.dumps({"objectType": "Agent", "name": "LMS", "account": {"homePage": BASE_URL, "name": "lms"}},
@@ -172,11 +177,38 @@ class University:
                        for a, t, n in acts])
         self.lesson_title = {x[0]: x[2] for x in lessons}
         self.course_title = {k: t for k, t, _ in courses}
+        # assignments (党员e家 学习任务): each college requires two courses of all its members; half of them are
+        # past their deadline, the others due in three days, so the dashboards list people behind on them
+        today = (self.end + timedelta(hours=9)).date()  # Beijing date now (end is an hour ago, UTC)
+        college_of = {b: parent[b] for b in self.branch_ids}
+        colleges = sorted(set(college_of.values()))
+        self.required: dict[int, list[int]] = {}
+        assignments, links = [], []
+        for k, college in enumerate(colleges, start=1):
+            self.required[college] = rng.sample(range(1, self.n_courses + 1), REQUIRED_PER_COLLEGE)
+            due = today - timedelta(days=10) if k % 2 else today + timedelta(days=3)
+            starts = min(due, today.replace(month=1, day=1))
+            assignments.append((k, f"第{k}学院{self.year}年度必修课程", college, starts.isoformat(), due.isoformat()))
+            links += [(k, cid) for cid in self.required[college]]
+        c.executemany(
+            "INSERT INTO party_school_assignment (id, title, description, org_unit_id, categories, starts_on, due_on, "
+            "status, created_by_id, created_at) VALUES (?,?,'',?,'[]',?,?,'active',1,?)",
+            [(*a, created) for a in assignments])
+        c.executemany("INSERT INTO party_school_assignment_course (assignment_id, course_id) VALUES (?,?)", links)
+        number = {college: k for k, college in enumerate(colleges, start=1)}
+        c.executemany(
+            "INSERT INTO party_school_assignment_target (assignment_id, user_id, reason, assigned_at) "
+            "VALUES (?,?,'initial',?)", [(number[college_of[b]], pid, created) for pid, b in self.people])
+        self.assigned = set()  # (person, course) enrolled as required
         # the plan: who studies what, when each lesson is completed (stage 1, 2 or never), quiz scores
         self.plan = []  # per enrolment: [enr id, user, course, t0, [stage per article], quiz (stage, scaled)]
         eid = 1
-        for pid, _branch in self.people:
-            for course in rng.sample(range(1, self.n_courses + 1), COURSES_PER_PERSON):
+        for pid, branch in self.people:
+            required = self.required[college_of[branch]]
+            free = [x for x in rng.sample(range(1, self.n_courses + 1), COURSES_PER_PERSON + REQUIRED_PER_COLLEGE)
+                    if x not in required][:COURSES_PER_PERSON - REQUIRED_PER_COLLEGE]
+            self.assigned.update((pid, x) for x in required)
+            for course in required + free:
                 t0 = self.t(0.0, 0.5)
                 stages = [rng.choices((1, 2, 0), (0.55, 0.35, 0.10))[0] for _ in range(ARTICLES)]
                 quiz = (rng.choices((1, 2, 0), (0.3, 0.4, 0.3))[0], round(rng.betavariate(5, 2), 4))
@@ -294,7 +326,8 @@ class University:
             done = [state[(pid, lid)]["done"] for lid in lids[:ARTICLES]]
             finished = sum(d is not None for d in done)
             cst = state.get((pid, "c", course), {"done": None})
-            enr.append((eid, pid, course, ts(t0), finished / ARTICLES, ts(cst["done"]) if cst["done"] else None))
+            enr.append((eid, pid, course, "assigned" if (pid, course) in self.assigned else "self", ts(t0),
+                        finished / ARTICLES, ts(cst["done"]) if cst["done"] else None))
             for lid in lids:
                 st = state.get((pid, lid))
                 if not st or st["first"] is None:
@@ -317,7 +350,7 @@ class University:
                                            "credit_hours": f"{self.course_hours[course]:.2f}"}),
                                ts(cst["done"])))
         c.executemany("INSERT INTO enrollment (id, user_id, course_id, source, enrolled_at, progress, completed_at) "
-                      "VALUES (?,?,?,'self',?,?,?)", enr)
+                      "VALUES (?,?,?,?,?,?,?)", enr)
         c.executemany(
             "INSERT INTO lesson_progress (user_id, lesson_id, course_id, status, progress, effective_seconds, "
             "position_seconds, score, success, started_at, last_seen_at, completed_at) "
@@ -339,6 +372,17 @@ class University:
         return self.people[pid - 2][1]
 
 
+def _consent(user_id: int) -> None:
+    try:
+        from lms.accounts import privacy
+    except ImportError:  # a tree without the privacy notice
+        return
+    from lms.accounts.models import User
+    from lms.extensions import db
+
+    privacy.record_consent(db.session.get(User, user_id))
+
+
 def measure(app, uni: University) -> dict:
     from lms.auth.models import UserSession
     from lms.extensions import db
@@ -347,6 +391,7 @@ def measure(app, uni: University) -> dict:
     with app.app_context():
         token = secrets.token_urlsafe(32)
         db.session.add(UserSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=1, mfa_passed=True))
+        _consent(1)  # the admin has agreed to the privacy notice (else every page leads there first)
         db.session.commit()
     with client.session_transaction() as sess:
         sess["sid"] = token

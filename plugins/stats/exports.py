@@ -31,6 +31,11 @@ MEMBER_TASK_WIDTHS = (10, 10, 10)
 def member_figures(node_id: int, year: int) -> tuple[list[PersonRow], bool]:
     """Everyone of the subtree with hours, requirement, completion, quiz and assignment figures (grouped
     queries only), and whether assignments are counted (the party_school plugin is on)."""
+    with services.bulk_figures():
+        return _member_figures(node_id, year)
+
+
+def _member_figures(node_id: int, year: int) -> tuple[list[PersonRow], bool]:
     scope = services.open_scope(node_id, "person")
     people = services.person_figures(node_id, year, "person", scope)
     comp = services.completion(scope, year)

@@ -8,8 +8,10 @@ attached to the node itself), or the node's people when it has no children (a br
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -542,41 +544,41 @@ def running_assignments(year: int) -> list[AssignmentStat]:
             in db.session.execute(q)]
 
 
-def _courses_done(ac, t):
-    """Per target row `t`: how many of its assignment's courses the person has completed (indexed look-ups)."""
-    return (select(func.count(Enrollment.id))
-            .select_from(ac)
-            .join(Enrollment, and_(Enrollment.user_id == t.c.user_id, Enrollment.course_id == ac.c.course_id))
-            .where(ac.c.assignment_id == t.c.assignment_id, Enrollment.completed_at.is_not(None))
-            .scalar_subquery())
-
-
-def assignment_figures(scope: Scope, assignments: list[AssignmentStat]) -> dict[tuple, tuple[int, int]]:
-    """Figure: per (row, assignment), the people of the subtree an assignment reached and those who completed
-    every one of its courses (completed at any time: a course done before the assignment counts)."""
+def assignment_progress(scope: Scope, assignments: list[AssignmentStat]) -> list[tuple[int, int, int, int]]:
+    """Figure: every person of the scope an assignment reached, as (row key, person, assignment, courses of it
+    completed — at any time: a course done before the assignment counts). One statement; the completions are
+    counted from the enrolment index by (course, person), per target."""
     tables = _assignment_tables()
     if tables is None or not assignments:
-        return {}
+        return []
     _a, ac, t = tables
-    n_courses = case({x.id: x.courses for x in assignments}, value=t.c.assignment_id, else_=0)
-    done = _courses_done(ac, t)
-    q = select(func.count(t.c.user_id), func.sum(case((done >= n_courses, 1), else_=0))).select_from(t)
-    q, key = _in_scope(q, t.c.user_id)
-    q = (q.add_columns(key, t.c.assignment_id).where(t.c.assignment_id.in_([x.id for x in assignments]))
-         .group_by(key, t.c.assignment_id))
-    return {(k, aid): (int(n), int(d or 0)) for n, d, k, aid in db.session.execute(q)}
+    done = (select(func.count()).select_from(ac)
+            .join(Enrollment, and_(Enrollment.course_id == ac.c.course_id, Enrollment.user_id == t.c.user_id))
+            .where(ac.c.assignment_id == t.c.assignment_id, _as_stored(Enrollment.completed_at).is_not(None))
+            .scalar_subquery())
+    q = (select(SCOPE.c.row_key, t.c.user_id, t.c.assignment_id, done).select_from(SCOPE)
+         .join(t, t.c.user_id == SCOPE.c.user_id).where(t.c.assignment_id.in_([x.id for x in assignments])))
+    return [(k, uid, aid, int(d)) for k, uid, aid, d in db.session.connection().execute(q).all()]
 
 
-def assignment_completion(scope: Scope, year: int) -> tuple[list[AssignmentStat], dict]:
-    """The running assignments of the year with the scope's totals, and the figures per (row, assignment).
-    Two queries; the second only when an assignment runs in the year."""
-    assignments = running_assignments(year)
-    figures = assignment_figures(scope, assignments)
+def assignment_completion(scope: Scope, year: int, progress: list | None = None,
+                          running: list[AssignmentStat] | None = None) -> tuple[list[AssignmentStat], dict]:
+    """The running assignments of the year that reached the scope, with its totals, and the figures per
+    (row, assignment): (people reached, people who completed every course). `running` and `progress`: from
+    `running_assignments(year)` and `assignment_progress` over them, when the caller has them."""
+    assignments = running_assignments(year) if running is None else running
+    if progress is None:
+        progress = assignment_progress(scope, assignments)
     stats = {x.id: x for x in assignments}
+    figures: dict[tuple, list[int]] = {}
+    for key, _uid, aid, done in progress:
+        f = figures.setdefault((key, aid), [0, 0])
+        f[0] += 1
+        f[1] += done >= stats[aid].courses
     for (_k, aid), (n, d) in figures.items():
         stats[aid].targeted += n
         stats[aid].completed += d
-    return [x for x in assignments if x.targeted], figures
+    return [x for x in assignments if x.targeted], {k: (n, d) for k, (n, d) in figures.items()}
 
 
 def due_soon_days() -> int:
@@ -609,30 +611,25 @@ class TaskBehind:
 
 
 def tasks_behind(scope: Scope, year: int, people: list[PersonRow] | None = None,
-                 assignments: list[AssignmentStat] | None = None) -> list[TaskBehind]:
+                 assignments: list[AssignmentStat] | None = None, progress: list | None = None) -> list[TaskBehind]:
     """Every (member, assignment) of the scope where the member was reached by an assignment that is overdue
-    or due soon and has not completed all its courses: overdue first, then the nearest deadline."""
-    tables = _assignment_tables()
-    if tables is None:
+    or due soon and has not completed all its courses: overdue first, then the nearest deadline.
+    `progress`: from `assignment_progress`, when the caller has it (it covers `assignments`)."""
+    if _assignment_tables() is None:
         return []
     today = local_today()
-    urgent = pressing(running_assignments(year) if assignments is None else assignments, today)
+    urgent = {x.id: x for x in pressing(running_assignments(year) if assignments is None else assignments, today)}
     if not urgent:
         return []
-    _a, ac, t = tables
-    by_id = {x.id: x for x in urgent}
-    done = _courses_done(ac, t).label("done")
-    n_courses = case({x.id: x.courses for x in urgent}, value=t.c.assignment_id, else_=0)
-    q = select(t.c.user_id, t.c.assignment_id, done).select_from(t)
-    q, _ = _in_scope(q, t.c.user_id)
-    q = q.where(t.c.assignment_id.in_(list(by_id)), done < n_courses)
-    rows = db.session.execute(q).all()
+    if progress is None:
+        progress = assignment_progress(scope, list(urgent.values()))
+    rows = [(uid, aid, done) for _k, uid, aid, done in progress if aid in urgent and done < urgent[aid].courses]
     if not rows:
         return []
     if people is None:
         people = people_of(scope)
     persons = {p.id: p for p in people}
-    out = [TaskBehind(persons[uid], by_id[aid], int(d), today) for uid, aid, d in rows if uid in persons]
+    out = [TaskBehind(persons[uid], urgent[aid], done, today) for uid, aid, done in rows if uid in persons]
     out.sort(key=lambda b: (b.assignment.due_on, b.assignment.id, b.person.login_id))
     return out
 
@@ -755,14 +752,38 @@ def person_figures(node_id: int, year: int, by: str, scope: Scope | None = None)
     return people
 
 
+@contextmanager
+def bulk_figures():
+    """No cyclic garbage collection while a page's figures are built.
+
+    A whole university is tens of thousands of rows and objects made in a few hundred milliseconds; every
+    700 allocations Python's collector would walk the young objects and, as they pile up, the whole heap
+    (about a sixth of the page's time). Reference counting still frees everything; cycles made meanwhile wait
+    for the next collection. The collector is switched back on only if it was on (another thread may be in
+    here too), so it is never left off.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
               assignment_id: int | None = None) -> Dashboard:
     """The figures of one node for a year; `course_id` / `assignment_id` narrow the completion columns.
 
     The subtree's people are resolved once (`open_scope`); then one statement per figure: people with
     hours and requirements, completion per row and per course, quiz scores, monthly trends (two), and with
-    party_school the assignments (list, figures, members behind).
+    party_school the assignments (list, progress of each person reached: figures and members behind).
     """
+    with bulk_figures():
+        return _dashboard(node, year, course_id, assignment_id)
+
+
+def _dashboard(node: OrgUnit, year: int, course_id: int | None, assignment_id: int | None) -> Dashboard:
     kids = children_of(node.id)
     by = "child" if kids else "person"
     scope = open_scope(node.id, by)
@@ -801,7 +822,9 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
         if key in rows:
             rows[key].quiz_count += fig.count
             rows[key].quiz_sum += fig.total
-    assignments, a_figures = assignment_completion(scope, year)
+    running = running_assignments(year)
+    progress = assignment_progress(scope, running)
+    assignments, a_figures = assignment_completion(scope, year, progress, running)
     if assignment_id is not None and assignment_id not in {a.id for a in assignments}:
         assignment_id = None
     for (key, aid), (n, done) in a_figures.items():
@@ -826,7 +849,7 @@ def dashboard(node: OrgUnit, year: int, course_id: int | None = None,
                      course_id=course_id, scores=scores, score_count=total.quiz_count,
                      score_avg=total.quiz_avg, months=monthly(scope, year), assignments=assignments,
                      assignment_id=assignment_id,
-                     tasks_behind=tasks_behind(scope, year, people, assignments) if assignments else [])
+                     tasks_behind=tasks_behind(scope, year, people, assignments, progress) if assignments else [])
 
 
 # --- chart data (ECharts options built here; the page passes them in data-* attributes) --------------

@@ -75,15 +75,16 @@ def unit(unit_id: int):
     node = _unit_or_403(unit_id)
     year = _year()
     course_id = request.args.get("course", type=int)
-    d = services.dashboard(node, year, course_id, request.args.get("assignment", type=int))
     behind_max = current_app.config["STATS_BEHIND_LIST_MAX"]
-    return render_template(
-        "stats/unit.html", d=d, node=node, year=year, years=_years(), trail=services.trail(current_user, node),
-        charts=services.charts(d, _labels()), behind=d.behind_first(behind_max), behind_total=d.total.behind,
-        tasks_behind=d.tasks_behind[:behind_max], tasks_people=len({b.person.id for b in d.tasks_behind}),
-        due_days=services.due_soon_days(), remind_form=RemindForm(year=year),
-        task_remind_form=RemindForm(year=year, kind="assignments"), share_buckets=services.SHARE_BUCKETS,
-    )
+    with services.bulk_figures():  # the page's objects live until it is rendered
+        d = services.dashboard(node, year, course_id, request.args.get("assignment", type=int))
+        return render_template(
+            "stats/unit.html", d=d, node=node, year=year, years=_years(), trail=services.trail(current_user, node),
+            charts=services.charts(d, _labels()), behind=d.behind_first(behind_max), behind_total=d.total.behind,
+            tasks_behind=d.tasks_behind[:behind_max], tasks_people=len({b.person.id for b in d.tasks_behind}),
+            due_days=services.due_soon_days(), remind_form=RemindForm(year=year),
+            task_remind_form=RemindForm(year=year, kind="assignments"), share_buckets=services.SHARE_BUCKETS,
+        )
 
 
 @bp.route("/stats/units/<int:unit_id>/remind", methods=["POST"])
@@ -144,7 +145,8 @@ def ledger(unit_id: int):
     if _recent("stats.export") >= limit:
         raise user_error(429, _("一小时内最多导出 %(n)s 次台账，请稍后再试。", n=limit))
     now = utcnow()
-    content, rows = ledger_workbook(node, year, node.name, current_user.name, local_dt(now))
+    with services.bulk_figures():  # tens of thousands of rows and cells
+        content, rows = ledger_workbook(node, year, node.name, current_user.name, local_dt(now))
     services.end_scope()  # the figures are read; the audit row below is a write
     # A personal-data export: who took which people's figures, recorded with the export itself.
     audit.log("stats.export", node, details={"year": year, "rows": rows, "unit": node.name})

@@ -349,26 +349,35 @@ def share_bucket(hours: Decimal, requirement: Decimal) -> str:
 def people_of(scope: Scope, year: int | None = None) -> list[PersonRow]:
     """Figure: the people of the scope and the row each is counted in; with `year`, also their credit hours
     of that year from the ledger and what their requirement depends on (a secretary or committee role, an
-    exemption) — one statement, per person indexed look-ups only."""
+    exemption). One statement for the people (per person an indexed look-up of their hours), one each for
+    the few roles and exemptions."""
     q = select(User.id, User.name, User.login_id, User.org_unit_id, User.category, SCOPE.c.row_key) \
         .select_from(SCOPE).join(User, User.id == SCOPE.c.user_id)
     if year is not None:
         # hours in hundredths, an exact integer (ledger lines have two decimals): no decimal conversion per row
         hundredths = (select(func.round(func.sum(CreditEntry.hours) * 100))
                       .where(CreditEntry.user_id == User.id, CreditEntry.year == year).scalar_subquery())
-        secretary = (select(RoleAssignment.id).where(RoleAssignment.user_id == User.id,
-                                                     RoleAssignment.role.in_(SECRETARY_ROLES)).exists())
-        reduced = (select(CreditExemption.reduced_hours)
-                   .where(CreditExemption.user_id == User.id, CreditExemption.year == year)
-                   .limit(1).scalar_subquery())
-        q = q.add_columns(type_coerce(hundredths, Integer), secretary, reduced)
+        q = q.add_columns(type_coerce(hundredths, Integer))
     else:
-        q = q.add_columns(literal(None), literal(False), literal(None))
+        q = q.add_columns(literal(None))
     if scope.by != "child":  # people are listed (a branch's rows, the ledger); per child unit only counted
         q = q.order_by(User.org_unit_id, User.login_id)
-    return [PersonRow(i, n, lid, u, cat, k, int(c) if c else 0, secretary=bool(sec),
-                      reduced_c=None if red is None else cents(red))
-            for i, n, lid, u, cat, k, c, sec, red in db.session.connection().execute(q).all()]
+    conn = db.session.connection()
+    people = [PersonRow(i, n, lid, u, cat, k, int(c) if c else 0)
+              for i, n, lid, u, cat, k, c in conn.execute(q).all()]
+    if year is not None:
+        secretaries = set(conn.execute(
+            select(RoleAssignment.user_id).join(SCOPE, SCOPE.c.user_id == RoleAssignment.user_id)
+            .where(RoleAssignment.role.in_(SECRETARY_ROLES))).scalars())
+        reduced = dict(conn.execute(
+            select(CreditExemption.user_id, CreditExemption.reduced_hours)
+            .join(SCOPE, SCOPE.c.user_id == CreditExemption.user_id).where(CreditExemption.year == year)).all())
+        if secretaries or reduced:
+            for p in people:
+                p.secretary = p.id in secretaries
+                if p.id in reduced:
+                    p.reduced_c = cents(reduced[p.id])
+    return people
 
 
 def requirements(node_id: int, year: int, people: list[PersonRow]) -> None:

@@ -69,6 +69,13 @@ def index():
     return render_template("stats/index.html", units=tops, year=_year())
 
 
+def _person_urls(year: int):
+    """`person_url(id)`: the member page of a person for `year` — one URL built by the router, the hundreds of
+    links of a page (名单 rows) from it."""
+    head, _, tail = url_for("stats.person", user_id=0, year=year).rpartition("/0?")
+    return lambda person_id: f"{head}/{int(person_id)}?{tail}"
+
+
 @bp.route("/stats/units/<int:unit_id>")
 @login_required
 def unit(unit_id: int):
@@ -84,6 +91,7 @@ def unit(unit_id: int):
             tasks_behind=d.tasks_behind[:behind_max], tasks_people=len({b.person.id for b in d.tasks_behind}),
             due_days=services.due_soon_days(), remind_form=RemindForm(year=year),
             task_remind_form=RemindForm(year=year, kind="assignments"), share_buckets=services.SHARE_BUCKETS,
+            person_url=_person_urls(year),
         )
 
 

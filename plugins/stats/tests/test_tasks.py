@@ -48,11 +48,13 @@ def test_the_list_has_exactly_the_members_behind_on_overdue_or_due_soon_assignme
     assert all(b.assignment.title != "年底专题学习" for b in d.tasks_behind)
 
 
-def test_the_page_lists_them_with_their_deadline_status(client, users, org, login_as, tasks, learn):
+def test_the_page_lists_them_with_their_deadline_status(client, users, org, login_as, tasks, learn, year):
     learn.complete(users.member, tasks.c1)
     login_as(client, users.org_admin)
     html = client.get(f"/stats/units/{org.a.id}").get_data(as_text=True)
     section = html[html.index('id="tasks-behind"'):html.index('id="scores"')]
+    link = f'href="/stats/people/{users.teacher.id}?year={year}"'
+    assert link in section and client.get(link[6:-1]).status_code == 200  # each name opens the member's page
     assert "学习任务未完成名单" in section and 'data-testid="remind-tasks"' in section
     assert users.teacher.name in section and users.member_a2.name in section
     assert users.member.name not in section  # completed

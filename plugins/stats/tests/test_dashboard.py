@@ -255,3 +255,22 @@ def test_without_xapi_and_party_school_the_pages_still_work(app_factory, passwor
         html = client.get(f"/stats/people/{m.id}").get_data(as_text=True)
         assert "/records/people" not in html
         assert "选课记录 #" in html and "学习记录插件未启用" in html
+
+
+def test_the_garbage_collector_is_back_on_after_a_page(client, users, org, login_as):
+    import gc
+
+    from plugins.stats.services import bulk_figures
+
+    assert gc.isenabled()
+    login_as(client, users.org_admin)
+    assert client.get(f"/stats/units/{org.a.id}").status_code == 200
+    assert client.get(f"/stats/units/{org.a.id}/ledger.xlsx").status_code == 200
+    assert gc.isenabled()
+    gc.disable()  # a caller that had switched it off keeps it off
+    try:
+        with bulk_figures():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -54,7 +54,9 @@ def test_annual_statement_pdf_has_chinese_text_and_a_verifiable_hash(client, app
     cert = db.session.scalar(select(Certificate))
     assert cert.figures["total"] == "7.00" and cert.issuer == "某大学党委"
     url = re.search(r"http://lms\.test/party-school/verify/[A-Za-z0-9_-]+", re.sub(r"\s", "", text)).group(0)
-    assert cert.token in url and str(users.member.id) not in url.rsplit("/", 1)[1][:3]
+    # the QR opens the certificate's random token (32 URL-safe characters), never the person's id
+    assert url.rsplit("/", 1)[1] == cert.token and len(cert.token) == 32
+    assert f"/{users.member.id}" not in url and users.member.login_id not in url
 
     anonymous = app.test_client()
     page = anonymous.get(url.removeprefix("http://lms.test"))

@@ -54,6 +54,12 @@ def lms_gather_lesson_types():
     """Return a list of `lms.courses.lesson_types.LessonType` subclasses this plugin provides."""
 
 
+@hookspec
+def lms_gather_sealed_tables():
+    """Return a list of `lms.integrity.SealedTable` for this plugin's important records (grades,
+    completions): `flask lms integrity-check` verifies their per-record HMAC seals (PI-04)."""
+
+
 # --- events --------------------------------------------------------------------------------------
 @hookspec
 def lms_event_learning(event):

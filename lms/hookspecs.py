@@ -60,6 +60,14 @@ def lms_gather_sealed_tables():
     completions): `flask lms integrity-check` verifies their per-record HMAC seals (PI-04)."""
 
 
+@hookspec
+def lms_gather_personal_data(user):
+    """Return the personal data this module holds about `user` (PI-06, PIPL art. 45): a list of
+    `lms.accounts.dsar.Section`, one per table that references the person (`Section.table` is the table
+    name). Only `user`'s own data: rows where someone else is the subject leave out that person's data
+    (a reply to their post: their own post only). Encrypted fields decrypted: it is the person's copy."""
+
+
 # --- events --------------------------------------------------------------------------------------
 @hookspec
 def lms_event_learning(event):
@@ -85,6 +93,14 @@ def lms_event_course_completed(enrollment):
 @hookspec
 def lms_event_person_transferred(user, old_unit, new_unit):
     """A person's party relationship moved from `old_unit` to `new_unit` (组织关系转接)."""
+
+
+@hookspec
+def lms_event_person_erase(user, erasure):
+    """`user` is being erased (PI-06, PIPL art. 47), inside the caller's transaction: delete or
+    de-identify every row of this module that holds `user`'s personal data (keep rows that others'
+    records need, without the person's data in them), and count what was done with
+    `erasure.count(table, n)` (`lms.accounts.dsar.Erasure`). Do not commit; raising aborts the erasure."""
 
 
 # --- template slots --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.crypto import EncryptedText
@@ -168,3 +168,47 @@ class PrivacyRecord(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+# PrivacyRequest.kind / .status values (PI-06: data-subject requests)
+REQUEST_CORRECTION = "correction"
+REQUEST_OPEN = "open"
+REQUEST_DONE = "done"
+
+
+class PrivacyRequest(db.Model):
+    """A person's request that the organization correct their data (PIPL art. 46), until a manager closes it."""
+
+    __tablename__ = "privacy_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=REQUEST_CORRECTION)
+    field: Mapped[str] = mapped_column(String(32))  # which item is wrong (CORRECTION_FIELDS key)
+    detail: Mapped[str] = mapped_column(Text)  # what is wrong and what is right, in the person's words
+    status: Mapped[str] = mapped_column(String(16), default=REQUEST_OPEN, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    handled_at: Mapped[datetime | None]
+    reply: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    handled_by: Mapped[User | None] = relationship(foreign_keys=[handled_by_id])
+
+
+class PersonErasure(db.Model):
+    """The register of erased people (PIPL art. 47): whose personal data was removed, when and by whom.
+
+    `person_id` has no foreign key on purpose, like `audit_log.actor_id`: the row is the flag on the audit
+    rows that are kept about that id (retention duty), and it names no one (the user row is anonymised).
+    """
+
+    __tablename__ = "person_erasure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(unique=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+    by_login: Mapped[str | None] = mapped_column(String(64))  # who erased (the actor's login id; "cli")
+    audit_rows_kept: Mapped[int] = mapped_column(default=0)
+    audit_kept_until: Mapped[datetime | None]  # the youngest kept row's time + the retention period
+    summary: Mapped[dict | None] = mapped_column(JSON)  # {table: rows deleted / anonymised}

@@ -13,12 +13,14 @@ CORE_BLUEPRINT_MODULES = [
     "lms.main.views",
     "lms.auth.views",
     "lms.accounts.views",
+    "lms.accounts.dsar_views",
     "lms.org.views",
     "lms.courses.views",
     "lms.credits.views",
     "lms.audit.views",
     "lms.admin.views",
     "lms.notifications.views",
+    "lms.exports.views",
 ]
 # Core modules registered with pluggy like plugins, so the hook API is proven by core code.
 CORE_HOOK_MODULES = [
@@ -27,6 +29,7 @@ CORE_HOOK_MODULES = [
     "lms.credits.hooks",
     "lms.notifications.hooks",
     "lms.admin.hooks",
+    "lms.accounts.personal_data",
 ]
 # Modules whose import registers models on the shared metadata (migrations need all of them).
 CORE_MODEL_MODULES = [
@@ -37,6 +40,7 @@ CORE_MODEL_MODULES = [
     "lms.courses.models",
     "lms.credits.models",
     "lms.notifications.models",
+    "lms.exports.models",
 ]
 
 

@@ -6,10 +6,11 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from lms.accounts import services
+from lms.accounts.dsar import CORRECTION_FIELDS
 from lms.accounts.models import MEMBER_CATEGORIES, ROLES
 from lms.org.forms import int_or_zero
 
@@ -81,3 +82,25 @@ class ImportConfirmForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An empty form: a CSRF-protected POST button."""
+
+
+# --- data-subject requests (PI-06) ---------------------------------------------------------------------
+class CorrectionForm(FlaskForm):
+    """我的数据: ask the organization to correct an item (PIPL art. 46)."""
+
+    field = SelectField(_l("哪项信息有误"), choices=lambda: list(CORRECTION_FIELDS.items()))
+    detail = TextAreaField(_l("说明"), validators=[
+        DataRequired(message=_l("请写明哪里有误、正确的内容是什么。")), Length(max=2000)],
+        render_kw={"rows": 4, "placeholder": _l("例如：入党时间应为 2015-07-01")})
+
+
+class RequestDoneForm(FlaskForm):
+    reply = TextAreaField(_l("处理说明（会通知申请人）"), validators=[Optional(), Length(max=2000)],
+                          render_kw={"rows": 2})
+
+
+class EraseForm(FlaskForm):
+    """Erasing a person: the login id typed again confirms who."""
+
+    login_id = StringField(_l("再次输入此人的学号/工号以确认"), validators=[
+        DataRequired(message=_l("请输入此人的学号/工号")), Length(max=64)])

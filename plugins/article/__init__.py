@@ -21,6 +21,18 @@ class ArticlePlugin(Plugin):
     }
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.article.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.article.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.article.views import bp
 

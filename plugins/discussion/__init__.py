@@ -24,6 +24,18 @@ class DiscussionPlugin(Plugin):
     }
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.discussion.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.discussion.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.discussion.views import bp
 

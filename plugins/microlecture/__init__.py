@@ -48,6 +48,18 @@ class MicrolecturePlugin(Plugin):
         from plugins.microlecture import tasks  # noqa: F401  (registers the queue tasks)
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.microlecture.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.microlecture.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.microlecture.views import bp
 

@@ -43,6 +43,18 @@ class PartySchoolPlugin(Plugin):
         from plugins.party_school import tasks  # noqa: F401  (registers the mail task with the queue)
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.party_school.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.party_school.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.party_school.views import bp
 

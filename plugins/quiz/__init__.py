@@ -31,6 +31,18 @@ class QuizPlugin(Plugin):
         from plugins.quiz import tasks  # noqa: F401  (registers the periodic auto-submit)
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.quiz.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.quiz.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.quiz.views import bp
 

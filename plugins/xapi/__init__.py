@@ -61,6 +61,18 @@ class XapiPlugin(Plugin):
             return resp
 
     @hookimpl
+    def lms_gather_personal_data(self, user):
+        from plugins.xapi.personal_data import gather
+
+        return gather(user)
+
+    @hookimpl
+    def lms_event_person_erase(self, user, erasure):
+        from plugins.xapi.personal_data import erase
+
+        erase(user, erasure)
+
+    @hookimpl
     def lms_load_blueprints(self, app):
         from plugins.xapi.blueprint import bp
 

@@ -1,4 +1,4 @@
-"""`flask lms create-admin`, `import-members`, `data-key-rotate` and `privacy-coverage`."""
+"""`flask lms create-admin`, `import-members`, `data-key-rotate` (also re-seals records) and `privacy-coverage`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -98,17 +98,25 @@ def import_members_command(file: Path, dry_run: bool, initial_password: str | No
 @lms_group.command("data-key-rotate")
 @with_appcontext
 def data_key_rotate_command():
-    """Re-encrypt every encrypted field with DATA_KEY (the old keys must be listed in DATA_KEYS_OLD)."""
+    """Re-encrypt every encrypted field and re-seal every sealed record (PI-04) with DATA_KEY (the old keys
+    must be listed in DATA_KEYS_OLD). Records whose seal does not verify are not re-sealed but listed."""
+    from lms import integrity
     from lms.accounts import crypto
 
     try:
         counts = crypto.rotate(db.session, db.metadata)
     except crypto.DataKeyError as exc:
         raise click.ClickException(str(exc)) from exc
-    audit.log("data_key.rotate", details={"key_id": crypto.keyring().current_id, "rewritten": counts})
+    resealed, bad = integrity.reseal()
+    audit.log("data_key.rotate", details={"key_id": crypto.keyring().current_id, "rewritten": counts,
+                                          "resealed": resealed, "seal_failures": len(bad)})
     db.session.commit()
     for name, n in counts.items():
         click.echo(f"{name}: {n} value(s) re-encrypted")
+    for name, n in resealed.items():
+        click.echo(f"{name}: {n} record seal(s) renewed")
+    for line in bad:
+        click.echo(f"TAMPERED {line} (seal not renewed; see flask lms integrity-check)", err=True)
     click.echo(f"all encrypted fields now use key {crypto.keyring().current_id}; "
                "DATA_KEYS_OLD can be emptied once every server runs with the new DATA_KEY")
 

@@ -1,4 +1,4 @@
-"""`flask lms audit-check` and `flask lms audit-purge`."""
+"""`flask lms audit-check`, `audit-purge`, `audit-grants` and `integrity-check` (PI-04 record seals)."""
 from __future__ import annotations
 
 import click
@@ -65,3 +65,43 @@ def audit_grants_command(app_role: str, purge_role: str | None, apply_: bool):
         for sql in statements:
             conn.execute(text(sql))
     click.echo(f"granted: {app_role}" + (f", purge role {purge_role}" if purge_role else ""))
+
+
+@lms_group.command("integrity-check")
+@click.option("--seal-missing", is_flag=True,
+              help="First seal the rows that have no seal yet (rows written before the upgrade that added "
+                   "sealing); audited. Run it once after that upgrade, never to silence a report.")
+@with_appcontext
+def integrity_check_command(seal_missing: bool):
+    """PI-04: verify the HMAC seal of every important record (credit hours, completions, grades).
+
+    Exit status 1 with a line per tampered record; 2 when only unsealed rows were found; 0 otherwise.
+    """
+    from lms import audit, integrity
+
+    if seal_missing:
+        counts = integrity.seal_missing()
+        audit.log("integrity.seal_missing", details={"sealed": counts})
+        db.session.commit()
+        for name, n in counts.items():
+            click.echo(f"{name}: {n} unsealed row(s) sealed")
+    result = integrity.check_all()
+    db.session.rollback()  # read-only: end the read transaction
+    for line in result.tampered:
+        click.echo(f"TAMPERED {line}", err=True)
+    for name, ids in result.unsealed.items():
+        if ids:
+            shown = ", ".join(str(i) for i in ids[:20]) + (" …" if len(ids) > 20 else "")
+            click.echo(f"UNSEALED {name}: {len(ids)} row(s) without a seal (ids {shown}); rows written before "
+                       "the upgrade that added sealing are sealed once with --seal-missing", err=True)
+    unsealed = sum(len(ids) for ids in result.unsealed.values())
+    if result.tampered:
+        click.echo(f"integrity BROKEN: {len(result.tampered)} tampered record(s), {unsealed} unsealed, "
+                   f"of {result.checked} record(s)", err=True)
+        raise SystemExit(1)
+    if unsealed:
+        click.echo(f"integrity INCOMPLETE: {unsealed} unsealed record(s) of {result.checked}", err=True)
+        raise SystemExit(2)
+    old = f"; {result.old_key} sealed with an older key (flask lms data-key-rotate re-seals them)" \
+        if result.old_key else ""
+    click.echo(f"ok {result.checked} records{old}")

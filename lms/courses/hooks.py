@@ -33,3 +33,17 @@ def lms_gather_dashboard_widgets(user):
     html = Markup(render_template(  # noqa: S704 (autoescaped template output)
         "courses/_widget.html", enrollments=current))
     return [Widget(title=str(_l("学习中的课程")), html=html, order=10)]
+
+
+@hookimpl
+def lms_gather_sealed_tables():
+    """PI-04: course and lesson completions (and the scores and time a lesson's credit depends on) are sealed."""
+    from lms.integrity import SealedTable
+
+    return [
+        SealedTable("enrollment", ("user_id", "course_id", "progress", "completed_at"),
+                    key=("user_id", "course_id"), label="课程完成"),
+        SealedTable("lesson_progress", ("user_id", "lesson_id", "status", "effective_seconds", "score", "success",
+                                        "completed_at"),
+                    key=("user_id", "lesson_id"), label="课时进度"),
+    ]

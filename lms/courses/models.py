@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.models import User
 from lms.extensions import db
+from lms.integrity import seal_column
 from lms.org.models import OrgUnit
 from lms.timeutil import utcnow
 
@@ -117,6 +118,7 @@ class Enrollment(db.Model):
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     progress: Mapped[float] = mapped_column(default=0.0)  # share of required lessons completed, 0..1
     completed_at: Mapped[datetime | None]
+    seal: Mapped[str | None] = seal_column()  # PI-04, lms.integrity
 
     user: Mapped[User] = relationship()
     course: Mapped[Course] = relationship()
@@ -149,6 +151,7 @@ class LessonProgress(db.Model):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    seal: Mapped[str | None] = seal_column()  # PI-04, lms.integrity
 
     lesson: Mapped[Lesson] = relationship()
     user: Mapped[User] = relationship()

@@ -14,6 +14,17 @@ from lms.ui import NavItem, Widget
 
 
 @hookimpl
+def lms_gather_sealed_tables():
+    """PI-04: the ledger's hours, person, source and evidence are sealed (rule/unit/course ids are not: their
+    rows may be deleted, which sets them to NULL in the database)."""
+    from lms.integrity import SealedTable
+
+    return [SealedTable("credit_entry", ("user_id", "year", "source_type", "source_id", "hours", "hours_fixed",
+                                         "rule_version", "rule_kind", "evidence", "earned_at"),
+                        key=("user_id", "source_type", "source_id"), label="学时记录")]
+
+
+@hookimpl
 def lms_event_lesson_completed(progress):
     """Per-lesson rules (tiers, effective time) price each completed lesson, once."""
     year = services.local_year(progress.completed_at)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.models import User
 from lms.extensions import db
+from lms.integrity import seal_column
 from lms.org.models import OrgUnit
 from lms.timeutil import utcnow
 
@@ -94,6 +95,7 @@ class CreditEntry(db.Model):
     earned_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    seal: Mapped[str | None] = seal_column()  # PI-04, lms.integrity
 
     user: Mapped[User] = relationship()
     org_unit: Mapped[OrgUnit | None] = relationship()

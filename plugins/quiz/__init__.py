@@ -55,6 +55,20 @@ class QuizPlugin(Plugin):
         return [QuizLessonType]
 
     @hookimpl
+    def lms_gather_sealed_tables(self):
+        """PI-04: attempt grades and each answer's points are sealed (plugins.quiz.services seals its Core writes)."""
+        from lms.integrity import SealedTable
+
+        return [
+            SealedTable("quiz_attempt", ("paper_id", "user_id", "number", "status", "submitted_at", "score",
+                                         "max_score", "passed"),
+                        key=("paper_id", "user_id", "number"), label="测验成绩"),
+            SealedTable("quiz_answer", ("attempt_id", "question_id", "response", "points", "correct",
+                                        "needs_grading", "graded_at"),
+                        key=("attempt_id", "question_id"), label="答题评分"),
+        ]
+
+    @hookimpl
     def lms_load_demo_data(self, demo):
         from plugins.quiz.demo import load
 

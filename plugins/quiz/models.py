@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Te
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.extensions import db
+from lms.integrity import seal_column
 from lms.timeutil import utcnow
 
 QUESTION_TYPES = ("single", "multiple", "truefalse", "fill", "short")
@@ -172,6 +173,7 @@ class QuizAttempt(db.Model):
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     passed: Mapped[bool | None] = mapped_column(Boolean)
+    seal: Mapped[str | None] = seal_column()  # PI-04, lms.integrity
 
     paper: Mapped[QuizPaper] = relationship()
     user = relationship("User")
@@ -200,6 +202,7 @@ class QuizAnswer(db.Model):
     comment: Mapped[str] = mapped_column(Text, default="")
     graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     graded_at: Mapped[datetime | None]
+    seal: Mapped[str | None] = seal_column()  # PI-04, lms.integrity
 
     attempt: Mapped[QuizAttempt] = relationship(back_populates="answers")
     question: Mapped[QuizQuestion] = relationship()

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, exists, func, insert, inspect, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from lms import audit, events
+from lms import audit, events, integrity
 from lms.accounts.models import User
 from lms.courses.models import Course, Lesson, course_teacher
 from lms.extensions import db
@@ -511,7 +511,10 @@ def _answer_rows(attempt: QuizAttempt, raw: dict, now: datetime) -> list[dict]:
             response = TYPES[q.type].clean_response(q, v)
         except (ValueError, TypeError) as exc:
             raise QuizError(_("第 %(n)s 题的答案格式不正确", n=_position(attempt, q.id))) from exc
-        rows.append({"attempt_id": attempt.id, "question_id": q.id, "response": response, "saved_at": now})
+        row = {"attempt_id": attempt.id, "question_id": q.id, "response": response, "saved_at": now}
+        # An answer of an open attempt is ungraded (graded ones are not overwritten): sealed as such (PI-04).
+        row["seal"] = integrity.seal_values("quiz_answer", {**row, "needs_grading": False})
+        rows.append(row)
     return rows
 
 
@@ -560,15 +563,16 @@ def _answer_upsert(dialect: str):
         attempt_id = bindparam("attempt_id", type_=table.c.attempt_id.type)
         values = select(attempt_id, bindparam("question_id", type_=table.c.question_id.type),
                         bindparam("response", type_=table.c.response.type),
-                        bindparam("saved_at", type_=table.c.saved_at.type), literal(False), literal(""))
+                        bindparam("saved_at", type_=table.c.saved_at.type), literal(False), literal(""),
+                        bindparam("seal", type_=table.c.seal.type))
         open_attempt_ = exists().where(QuizAttempt.id == attempt_id, QuizAttempt.status == "open")
         ins = dialect_insert(table).from_select(
-            ["attempt_id", "question_id", "response", "saved_at", "needs_grading", "comment"],
+            ["attempt_id", "question_id", "response", "saved_at", "needs_grading", "comment", "seal"],
             values.where(open_attempt_))
     # Practice answers already checked (graded_at set) stay as they were.
     stmt = ins.on_conflict_do_update(
         index_elements=[table.c.attempt_id, table.c.question_id],
-        set_={"response": ins.excluded.response, "saved_at": ins.excluded.saved_at},
+        set_={"response": ins.excluded.response, "saved_at": ins.excluded.saved_at, "seal": ins.excluded.seal},
         where=table.c.graded_at.is_(None),
     )
     _UPSERTS[dialect] = stmt
@@ -628,7 +632,8 @@ def _close(attempt: QuizAttempt, now: datetime, auto: bool) -> bool:
         submitted_at = attempt.deadline if auto else now
     res = db.session.execute(
         update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.status == "open")
-        .values(status="closed", submitted_at=submitted_at, auto_submitted=auto)
+        .values(status="closed", submitted_at=submitted_at, auto_submitted=auto,
+                seal=integrity.seal_object(attempt, status="closed", submitted_at=submitted_at))
         .execution_options(synchronize_session=False)
     )
     if res.rowcount != 1:
@@ -719,7 +724,8 @@ def grade_attempt(attempt: QuizAttempt, now: datetime | None = None, cache: dict
     now = now or utcnow()
     res = db.session.execute(
         update(QuizAttempt).where(QuizAttempt.id == attempt.id, QuizAttempt.status == "closed")
-        .values(status="pending").execution_options(synchronize_session=False)
+        .values(status="pending", seal=integrity.seal_object(attempt, status="pending"))
+        .execution_options(synchronize_session=False)
     )
     if res.rowcount != 1:
         db.session.rollback()
@@ -746,6 +752,8 @@ def grade_attempt(attempt: QuizAttempt, now: datetime | None = None, cache: dict
         answers[q.id] = _Graded(response, g.points, g.correct, g.needs_grading)
         values = {"points": g.points, "correct": g.correct, "needs_grading": g.needs_grading,
                   "graded_at": None if g.needs_grading else now}
+        values["seal"] = integrity.seal_values("quiz_answer", {"attempt_id": attempt.id, "question_id": q.id,
+                                                              "response": response, **values})
         if row is None:
             inserts.append({"attempt_id": attempt.id, "question_id": q.id, "response": None,
                             "saved_at": attempt.submitted_at, "comment": "", **values})
@@ -756,7 +764,7 @@ def grade_attempt(attempt: QuizAttempt, now: datetime | None = None, cache: dict
     if updates:
         db.session.execute(
             update(table).where(table.c.id == bindparam("answer_id"))
-            .values({c: bindparam(f"new_{c}") for c in ("points", "correct", "needs_grading", "graded_at")}),
+            .values({c: bindparam(f"new_{c}") for c in ("points", "correct", "needs_grading", "graded_at", "seal")}),
             updates)
     user = attempt.user
     lesson = attempt.paper.lesson

@@ -30,6 +30,7 @@ CORE_HOOK_MODULES = [
     "lms.notifications.hooks",
     "lms.admin.hooks",
     "lms.accounts.personal_data",
+    "lms.exports.hooks",
 ]
 # Modules whose import registers models on the shared metadata (migrations need all of them).
 CORE_MODEL_MODULES = [

@@ -72,6 +72,12 @@ class DefaultConfig:
     PRIVACY_DEFAULT_BASIS = "hr_management"  # recorded for people the organization enters (lms.accounts.models)
     PRIVACY_CONTACT = ""  # who answers questions and requests; empty: the person's branch secretary
 
+    # Exports of personal data (PI-05, lms.exports): people list, ledgers, quiz results
+    EXPORTS_PER_HOUR = 5  # per person, rolling hour, all kinds together (requests held for approval count too)
+    EXPORT_APPROVAL_ROWS = 1000  # an export of more rows is held until a second person approves it
+    EXPORT_DOWNLOAD_HOURS = 24  # an approved export can be downloaded once within this many hours
+    EXPORT_REQUEST_DAYS = 7  # a request nobody decided on expires after this many days
+
     # Security headers
     SECURITY_HEADERS = True
     HSTS_SECONDS = 0

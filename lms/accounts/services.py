@@ -345,12 +345,19 @@ def safe_cell(value):
     return value
 
 
-def export_people(viewer: User, flt: PeopleFilter, scope_label: str) -> tuple[bytes, int]:
-    """An A4-friendly .xlsx of the people `viewer` sees with `flt`; returns (content, row count)."""
+def export_people(viewer: User, flt: PeopleFilter, scope_label: str, stamp=None) -> tuple[bytes, int]:
+    """An A4-friendly .xlsx of the people `viewer` sees with `flt`; returns (content, row count).
+
+    Export controls (lms.exports): login ids masked for people `viewer` does not administer, phones masked
+    unless `viewer` may manage the person, and the `stamp` (who, when) on every printed page and in the
+    document properties."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    from lms.exports.services import Stamp, id_masker, watermark
+
+    show_id = id_masker(viewer)
     people = list(db.session.scalars(people_query(viewer, flt)))
     paths = paths_for({p.org_unit_id for p in people})
     wb = Workbook()
@@ -364,7 +371,7 @@ def export_people(viewer: User, flt: PeopleFilter, scope_label: str) -> tuple[by
     for p in people:
         phone = p.phone if shows_phone(viewer, p) else mask_phone(p.phone)
         ws.append([
-            safe_cell(p.name), safe_cell(p.login_id), safe_cell(paths.get(p.org_unit_id, "")),
+            safe_cell(p.name), safe_cell(show_id(p.org_unit_id, p.login_id)), safe_cell(paths.get(p.org_unit_id, "")),
             p.category_label, p.joined_on, safe_cell(phone or ""),
         ])
     for row in ws.iter_rows(min_row=2, min_col=1, max_col=len(EXPORT_HEADERS)):
@@ -385,6 +392,7 @@ def export_people(viewer: User, flt: PeopleFilter, scope_label: str) -> tuple[by
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.oddHeader.center.text = safe_cell(scope_label)[:200].replace("&", "&&")
     ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    watermark(wb, stamp or Stamp.of(viewer), title=scope_label)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue(), len(people)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import io
-import re
-from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -19,7 +17,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from lms import audit
@@ -33,13 +30,9 @@ from lms.accounts.forms import (
     TransferForm,
 )
 from lms.accounts.models import MEMBER_CATEGORIES, ROLES, RoleAssignment, User
-from lms.audit.models import AuditLog
 from lms.authz import MANAGE, MANAGE_MEMBERS, VIEW, can, require, scope_roots
-from lms.errors import user_error
 from lms.extensions import db
 from lms.org.models import OrgUnit
-from lms.templating import local_dt
-from lms.timeutil import utcnow
 
 bp = Blueprint("people", __name__)
 # Refusals of a role grant that are about the chosen unit: shown beside the unit field, the others beside the role.
@@ -91,51 +84,15 @@ def index():
     )
 
 
-def _scope_label(flt: services.PeopleFilter) -> str:
-    if flt.unit_id:
-        unit = db.session.get(OrgUnit, flt.unit_id)
-        if unit is not None and can(current_user, VIEW, unit):
-            return unit.name
-    if current_user.is_sysadmin:
-        return _("全部")
-    roots = scope_roots(current_user)
-    names = [u.name for u in db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(roots)))] if roots else []
-    return "、".join(names) or _("无")
-
-
-def _safe_filename(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", text).strip(" ._")[:80] or "export"
-
-
 @bp.route("/people/export.xlsx")
 @login_required
 def export():
+    # Permission, hourly limit, second approver above the row threshold, masking, watermark, audit: lms.exports.
+    from lms.exports.views import send_export
+
     require(VIEW, "people")
-    limit = current_app.config.get("PEOPLE_EXPORTS_PER_HOUR", 10)
-    recent = db.session.scalar(
-        select(func.count(AuditLog.id)).where(
-            AuditLog.action == "people.export", AuditLog.actor_id == current_user.id,
-            AuditLog.at > utcnow() - timedelta(hours=1),
-        )
-    )
-    if recent >= limit:
-        raise user_error(429, _("一小时内最多导出 %(n)s 次人员名单，请稍后再试。", n=limit))
     flt = _filter_from_args()
-    label = _scope_label(flt)
-    content, count = services.export_people(current_user, flt, _("人员名单 · %(scope)s", scope=label))
-    audit.log(
-        "people.export", target_type="user",
-        details={"rows": count, "scope": label, "q": flt.q, "unit_id": flt.unit_id, "category": flt.category,
-                 "state": flt.state},
-    )
-    db.session.commit()
-    name = _safe_filename(f"人员名单_{label}_{local_dt(utcnow(), '%Y%m%d')}") + ".xlsx"  # Beijing date
-    resp = send_file(
-        io.BytesIO(content), as_attachment=True, download_name=name,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return send_export("people", {"q": flt.q, "unit_id": flt.unit_id, "category": flt.category, "state": flt.state})
 
 
 # --- person page -------------------------------------------------------------------------------------

@@ -28,7 +28,11 @@ class QuizPlugin(Plugin):
     }
 
     def init_app(self, app):
+        from lms.exports.services import register_kind
         from plugins.quiz import tasks  # noqa: F401  (registers the periodic auto-submit)
+        from plugins.quiz.exports import RESULTS
+
+        register_kind(app, RESULTS)  # results hold members' personal data (PI-05)
 
     @hookimpl
     def lms_gather_personal_data(self, user):

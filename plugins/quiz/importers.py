@@ -247,8 +247,9 @@ def _guard(value):
     return value
 
 
-def write_workbook(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
-    """An .xlsx with one sheet per (title, headers, rows); every text cell is formula-guarded."""
+def write_workbook(sheets: list[tuple[str, list[str], list[list]]], stamp=None) -> bytes:
+    """An .xlsx with one sheet per (title, headers, rows); every text cell is formula-guarded. A `stamp`
+    (lms.exports.Stamp: who exported it, when) watermarks an export of personal data."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -264,6 +265,10 @@ def write_workbook(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
             ws.append([_guard(v) for v in row])
         for i, h in enumerate(headers, start=1):
             ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = max(10, min(60, len(h) * 3))
+    if stamp is not None:
+        from lms.exports.services import watermark
+
+        watermark(wb, stamp, title=sheets[0][0] if sheets else "")
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -16,7 +16,6 @@ class StatsPlugin(Plugin):
     # replace courses as the unit of completion when present.
     uses = ("xapi", "party_school", "quiz")
     default_config = {
-        "STATS_EXPORTS_PER_HOUR": 20,  # ledger exports per person and hour
         "STATS_REMINDS_PER_HOUR": 10,  # one-click reminder batches per person and hour
         "STATS_REMIND_COOLDOWN_HOURS": 24,  # a member is reminded at most once in this many hours
         "STATS_BEHIND_LIST_MAX": 200,  # rows of the 名单 on the page (the export has everyone)
@@ -26,7 +25,12 @@ class StatsPlugin(Plugin):
     }
 
     def init_app(self, app):
+        from lms.exports.services import register_kind
         from plugins.stats import services  # noqa: F401  (registers the reminder texts for translation)
+        from plugins.stats.exports import LEDGER
+
+        # The ledger is an export of personal data: limits, masking, watermark, approval (lms.exports, PI-05).
+        register_kind(app, LEDGER)
 
     @hookimpl
     def lms_load_blueprints(self, app):

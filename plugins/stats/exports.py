@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from decimal import Decimal
+
+from sqlalchemy import select
 
 from lms.accounts.models import MEMBER_CATEGORIES
 from lms.accounts.services import safe_cell
+from lms.exports.services import ExportKind, Stamp, id_masker, watermark
+from lms.extensions import db
 from lms.org.models import OrgUnit
-from lms.org.services import all_paths
+from lms.org.services import all_paths, is_within
 from plugins.stats import services
 from plugins.stats.services import PersonRow, q2
 
@@ -127,14 +132,20 @@ def _unit_totals() -> dict:
             "tasks": 0, "tasks_done": 0}
 
 
-def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str, exported_at: str) -> tuple[bytes, int]:
-    """The two ledgers of `node`'s subtree for `year`; returns (xlsx bytes, number of member rows)."""
+def ledger_workbook(node: OrgUnit, year: int, scope_label: str, stamp: Stamp,
+                    show_id: Callable[[int | None, object], object] | None = None) -> tuple[bytes, int]:
+    """The two ledgers of `node`'s subtree for `year`; returns (xlsx bytes, number of member rows).
+
+    `stamp` (who exported, when) is the watermark: the subtitle line under each title, the header and footer of
+    every printed page, the document properties. `show_id(unit_id, login_id)` masks the 学号/工号 column for an
+    exporter who does not administer those people (lms.exports.id_masker)."""
     from openpyxl import Workbook
 
+    show_id = show_id or (lambda _unit_id, value: value)
     people, with_tasks = member_figures(node.id, year)
     units = all_paths([node.id])
     paths = {u.id: p for u, p in units}
-    subtitle = f"统计范围：{scope_label}　年度：{year}　导出：{exported_by}　{exported_at}"
+    subtitle = f"统计范围：{scope_label}　年度：{year}　{stamp.text(chinese=True)}"
 
     wb = Workbook()
     ws = wb.active
@@ -184,7 +195,7 @@ def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str
     t_req, t_hours, t_short, t_met, t_enr, t_done, t_qn, t_qs = Decimal(0), Decimal(0), Decimal(0), 0, 0, 0, 0, 0.0
     t_tasks = t_tasks_done = 0
     for i, p in enumerate(people, start=1):
-        row = [i, safe_cell(p.name), safe_cell(p.login_id), safe_cell(paths.get(p.org_unit_id, "")),
+        row = [i, safe_cell(p.name), safe_cell(show_id(p.org_unit_id, p.login_id)), safe_cell(paths.get(p.org_unit_id, "")),
                MEMBER_CATEGORIES.get(p.category, p.category), float(p.requirement), float(p.hours),
                float(p.shortfall), "是" if p.met else "否", p.enrolled, p.completed,
                _ratio(p.completed, p.enrolled), p.quiz_count, _avg_score(p.quiz_count, p.quiz_sum)]
@@ -208,6 +219,74 @@ def ledger_workbook(node: OrgUnit, year: int, scope_label: str, exported_by: str
     ws.append(row)
     _finish_sheet(ws, len(headers), pct_cols=(12, 17) if with_tasks else (12,), num_cols=(6, 7, 8), text_cols=(3,))
 
+    watermark(wb, stamp, title=f"{scope_label} {year}年度党员教育培训台账", chinese=True)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue(), len(people)
+
+
+# --- the ledger as an export of personal data (lms.exports: permission, masking, limit, approval, audit) ------
+def _unit(params: dict) -> OrgUnit | None:
+    unit_id = params.get("unit_id")
+    return db.session.get(OrgUnit, unit_id) if isinstance(unit_id, int) else None
+
+
+def _reviews(user, unit: OrgUnit) -> bool:
+    """A reviewer (审核员) may take the ledger of the units they review, with identifiers masked."""
+    return any(is_within(unit.id, root) for root in user.role_units("reviewer"))
+
+
+def _may_export(user, params: dict) -> bool:
+    unit = _unit(params)
+    return unit is not None and (services.can_view_unit(user, unit) or _reviews(user, unit))
+
+
+def _may_approve(user, params: dict) -> bool:
+    """Only people who administer the scope (its statistics users) approve a held ledger, not reviewers."""
+    return services.can_view_unit(user, _unit(params))
+
+
+def _count(user, params: dict) -> int:
+    return services.count_scope_people(params["unit_id"])
+
+
+def _build(user, params: dict, scope: str, stamp: Stamp) -> tuple[bytes, int]:
+    node = _unit(params)
+    show_id = id_masker(user)
+    with services.bulk_figures():  # tens of thousands of rows and cells
+        content, rows = ledger_workbook(node, params["year"], node.name, stamp, show_id)
+    services.end_scope()  # the figures are read; the audit row is a write
+    return content, rows
+
+
+def _scope(user, params: dict) -> str:
+    unit = _unit(params)
+    return f"{unit.name if unit else ''} {params.get('year')}"
+
+
+def _filename(params: dict, scope: str, stamp: Stamp) -> str:
+    from lms.templating import local_dt
+
+    unit = _unit(params)
+    return f"学时台账_{unit.name if unit else ''}_{params['year']}年度_{local_dt(stamp.at, '%Y%m%d')}"
+
+
+def _offers(user) -> list[tuple[str, str]]:
+    """Reviewers have no statistics pages: the exports page lists the ledgers of the units they review."""
+    from flask import url_for
+    from flask_babel import gettext
+
+    if services.may_use(user):
+        return []
+    year = services.local_year()
+    units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(user.role_units("reviewer") or [-1]))
+                               .order_by(OrgUnit.sort_order, OrgUnit.id))
+    return [(gettext("%(unit)s %(year)s 年度学时台账", unit=u.name, year=year),
+             url_for("stats.ledger", unit_id=u.id, year=year)) for u in units]
+
+
+LEDGER = ExportKind(
+    name="stats.ledger", action="stats.export", label="学时台账", may_export=_may_export, count=_count,
+    build=_build, scope=_scope, filename=_filename, may_approve=_may_approve,
+    target=lambda params: ("org_unit", params.get("unit_id")), offers=_offers,
+)

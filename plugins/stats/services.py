@@ -237,6 +237,11 @@ def _scope_rows(node_id: int, by: str):
             .where(cond, User.is_active_account.is_(True)))
 
 
+def count_scope_people(node_id: int) -> int:
+    """The number of people of the subtree (the rows of its member ledger), from one COUNT."""
+    return db.session.scalar(select(func.count()).select_from(_scope_rows(node_id, "person").subquery())) or 0
+
+
 def open_scope(node_id: int, by: str) -> Scope:
     """Resolve the subtree's people into `stats_scope` (replacing what was there) in the session's
     connection; every figure of the request then joins it. Call it once per page, before the figures."""

@@ -1,11 +1,9 @@
 """Pages of the statistics plugin: scoped dashboards, the member drill-down, reminders and the ledger export."""
 from __future__ import annotations
 
-import io
-import re
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -13,11 +11,9 @@ from sqlalchemy import func, select
 from lms import audit
 from lms.accounts.models import User
 from lms.audit.models import AuditLog
-from lms.errors import user_error
 from lms.extensions import db
 from lms.org.models import OrgUnit
 from lms.plugins import plugin_enabled
-from lms.templating import local_dt
 from lms.timeutil import utcnow
 from plugins.stats import services
 from plugins.stats.forms import RemindForm
@@ -138,32 +134,16 @@ def remind(unit_id: int):
     return redirect(back, code=303)
 
 
-def _safe_filename(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", text).strip(" ._")[:100] or "ledger"
-
-
 @bp.route("/stats/units/<int:unit_id>/ledger.xlsx")
 @login_required
 def ledger(unit_id: int):
-    from plugins.stats.exports import ledger_workbook
+    # Permission (managers of the scope; reviewers masked), hourly limit, second approver above the row threshold,
+    # watermark and audit: lms.exports.
+    from lms.exports.views import send_export
 
-    node = _unit_or_403(unit_id)
-    year = _year()
-    limit = current_app.config["STATS_EXPORTS_PER_HOUR"]
-    if _recent("stats.export") >= limit:
-        raise user_error(429, _("一小时内最多导出 %(n)s 次台账，请稍后再试。", n=limit))
-    now = utcnow()
-    with services.bulk_figures():  # tens of thousands of rows and cells
-        content, rows = ledger_workbook(node, year, node.name, current_user.name, local_dt(now))
-    services.end_scope()  # the figures are read; the audit row below is a write
-    # A personal-data export: who took which people's figures, recorded with the export itself.
-    audit.log("stats.export", node, details={"year": year, "rows": rows, "unit": node.name})
-    db.session.commit()
-    name = _safe_filename(f"学时台账_{node.name}_{year}年度_{local_dt(now, '%Y%m%d')}") + ".xlsx"
-    resp = send_file(io.BytesIO(content), as_attachment=True, download_name=name,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    if db.session.get(OrgUnit, unit_id) is None:
+        abort(404)
+    return send_export("stats.ledger", {"unit_id": unit_id, "year": _year()})
 
 
 @bp.route("/stats/people/<int:user_id>")

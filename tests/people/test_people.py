@@ -346,7 +346,7 @@ def test_export_is_formula_safe_a4_friendly_and_audited(client, org, users, logi
 
 
 def test_export_rate_limit(app, client, users, login_as):
-    app.config["PEOPLE_EXPORTS_PER_HOUR"] = 2
+    app.config["EXPORTS_PER_HOUR"] = 2
     login_as(client, users.secretary)
     assert client.get("/people/export.xlsx").status_code == 200
     assert client.get("/people/export.xlsx").status_code == 200

@@ -72,7 +72,7 @@ def test_results_export_is_formula_safe_and_audited(client, users, login_as, fix
     assert any(c.value == "'=HYPERLINK(\"http://x\")" for c in cells)
     assert {r[0] for r in ws.iter_rows(min_row=2, values_only=True)} == {"李党员", "'=HYPERLINK(\"http://x\")"}
     row = db.session.scalar(select(AuditLog).where(AuditLog.action == "quiz.results_export"))
-    assert row is not None and row.details == {"rows": 2}
+    assert row is not None and row.details["rows"] == 2 and row.details["ids"] == "masked"
 
 
 def test_item_statistics_flag_weak_questions_and_name_the_most_chosen_wrong_option(

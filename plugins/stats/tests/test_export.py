@@ -103,7 +103,7 @@ def test_export_is_audited_and_rate_limited(app, workbook, client, org, year):
 
     row = db.session.query(AuditLog).filter_by(action="stats.export").one()
     assert row.details["rows"] == 7 and row.details["year"] == year
-    app.config["STATS_EXPORTS_PER_HOUR"] = 1
+    app.config["EXPORTS_PER_HOUR"] = 1
     resp = client.get(f"/stats/units/{org.a.id}/ledger.xlsx")
     assert resp.status_code == 429 and "一小时内最多导出" in resp.get_data(as_text=True)
 

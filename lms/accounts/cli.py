@@ -143,3 +143,28 @@ def privacy_coverage_command(basis: str | None):
         click.echo("without consent or basis: " + ", ".join(logins) + (" …" if len(cov.missing) > 20 else ""),
                    err=True)
         raise SystemExit(1)
+
+
+@lms_group.command("person-erase")
+@click.argument("login_id")
+@click.option("--yes", is_flag=True, help="确认删除（不可撤销）；不给时只显示将要删除的人。")
+@with_appcontext
+def person_erase_command(login_id: str, yes: bool):
+    """PI-06: erase the personal data of a person who has left (deactivate the account first; audited)."""
+    from lms.accounts import dsar
+
+    person = db.session.scalar(select(User).where(User.login_id == login_id.strip()))
+    if person is None:
+        raise click.ClickException(f"没有学号/工号为 {login_id} 的人员")
+    if not yes:
+        click.echo(f"将删除 {person.name}（{person.login_id}，编号 {person.id}）的个人信息；确认请加 --yes")
+        raise SystemExit(1)
+    try:
+        row = dsar.erase(None, person, note="flask lms person-erase")
+    except dsar.DsarError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    done = sum(n for n in row.summary.values())
+    click.echo(f"已删除编号 {row.person_id} 的个人信息：{done} 行已删除或去标识化；"
+               f"保留并标注操作日志 {row.audit_rows_kept} 行")

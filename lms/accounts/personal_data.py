@@ -91,7 +91,22 @@ def lms_gather_personal_data(user):
                 ("year", "updated_at")),
         Section("notification", _l("通知"), model_rows(Notification, Notification.user_id == uid),
                 ("title", "created_at", "read_at")),
-    ]
+    ] + _export_requests(uid)
+
+
+def _export_request_table():
+    """The export-approval table (PI-05, lms.exports) when that module is installed; read by name."""
+    return db.metadata.tables.get("export_request")
+
+
+def _export_requests(uid: int) -> list[Section]:
+    t = _export_request_table()
+    if t is None:
+        return []
+    rows = table_rows(t, t.c.requested_by_id == uid)
+    rows += [{"id": r["id"], "decided_at": r["decided_at"]}
+             for r in table_rows(t, t.c.decided_by_id == uid, t.c.requested_by_id != uid)]
+    return [Section("export_request", _l("导出审批"), rows, ("kind", "rows", "status", "requested_at"))]
 
 
 @hookimpl
@@ -120,4 +135,18 @@ def lms_event_person_erase(user, erasure: Erasure):
     clear_reference(erasure, CreditRule.created_by_id)
     clear_reference(erasure, CreditRequirement.updated_by_id)
     delete_rows(erasure, Notification, Notification.user_id == uid)
+    t = _export_request_table()
+    if t is not None:
+        delete_rows(erasure, t, t.c.requested_by_id == uid)
+        clear_reference(erasure, t.c.decided_by_id)
 
+
+
+@hookimpl
+def lms_gather_admin_items(user):
+    from lms.authz import VIEW, can
+    from lms.ui import NavItem
+
+    if not can(user, VIEW, "people"):
+        return []
+    return [NavItem(label=str(_l("个人信息更正申请")), endpoint="dsar.requests", order=25)]

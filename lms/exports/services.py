@@ -76,8 +76,8 @@ class Stamp:
 
     def text(self, chinese: bool = False) -> str:
         """The watermark line; `chinese` for documents written in Chinese whatever the exporter's language."""
-        text = _("导出人：%(who)s　导出时间：%(time)s", chinese, who=f"{self.name}（{self.login_id}）",
-                 time=self.local_time)
+        who = f"{self.name}（{self.login_id}）"
+        text = _("导出人：%(who)s　导出时间：%(time)s", chinese, who=who, time=self.local_time)
         if self.approved_by:
             text += "　" + _("批准人：%(who)s", chinese, who=self.approved_by)
         return text

@@ -5,7 +5,7 @@ A university of --people people (default 20,000) in --branches branches (400, in
 that produces what the real ingest produces for the same learning: xAPI statements (`xapi_statement`, the
 same columns, keys and JSON shape as `lms.events.record` → the xAPI plugin), activity definitions, and the
 projections — `enrollment`, `lesson_progress`, `credit_entry` (course_fixed rule, the default) and
-`xapi_progress`. (The LRS's `xapi_statement_agent` index of the authority agent is not written: no
+`xapi_progress`; the first three with the record seal the product writes (PI-04, `lms.integrity`). (The LRS's `xapi_statement_agent` index of the authority agent is not written: no
 figure or projection reads it.) With the party_school plugin's tables, each college assigns two of its members'
 courses as required (学习任务: assignment, courses, a target row per member, the enrolments marked assigned);
 half of the assignments are past their deadline, the others due in three days, so the pages also compute the
@@ -82,8 +82,9 @@ def iso(dt: datetime) -> str:
 class University:
     """Writes the synthetic university and its learning with executemany on one sqlite3 connection."""
 
-    def __init__(self, path: Path, people: int, branches: int, courses: int, seed: int = 7):
+    def __init__(self, path: Path, people: int, branches: int, courses: int, seed: int = 7, seal=None):
         self.con = sqlite3.connect(path)
+        self.seal = seal  # lms.integrity.bulk_sealer(app): the records' seals, as the product writes them
         for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-512000", "temp_store=MEMORY"):
             self.con.execute(f"PRAGMA {pragma}")
         self.rng = random.Random(seed)
@@ -321,21 +322,28 @@ class University:
         for table in ("credit_entry", "lesson_progress", "enrollment", "xapi_progress"):
             c.execute(f"DELETE FROM {table}")
         enr, lp, credit, xp = [], [], [], []
+        seal = self.seal or (lambda table, values: None)
         for eid, pid, course, t0, _stages, _q in self.plan:
             lids = self.course_lessons[course]
             done = [state[(pid, lid)]["done"] for lid in lids[:ARTICLES]]
             finished = sum(d is not None for d in done)
             cst = state.get((pid, "c", course), {"done": None})
+            completed_at = ts(cst["done"]) if cst["done"] else None
             enr.append((eid, pid, course, "assigned" if (pid, course) in self.assigned else "self", ts(t0),
-                        finished / ARTICLES, ts(cst["done"]) if cst["done"] else None))
+                        finished / ARTICLES, completed_at,
+                        seal("enrollment", {"user_id": pid, "course_id": course, "progress": finished / ARTICLES,
+                                            "completed_at": completed_at})))
             for lid in lids:
                 st = state.get((pid, lid))
                 if not st or st["first"] is None:
                     continue
                 completed = st["done"] is not None
-                lp.append((pid, lid, course, "completed" if completed else "in_progress", 1.0 if completed else 0.0,
-                           st["secs"], st.get("score"), st.get("success"), ts(st["first"]), ts(st["last"]),
-                           ts(st["done"]) if completed else None))
+                status, done_at = ("completed" if completed else "in_progress"), ts(st["done"]) if completed else None
+                lp.append((pid, lid, course, status, 1.0 if completed else 0.0,
+                           st["secs"], st.get("score"), st.get("success"), ts(st["first"]), ts(st["last"]), done_at,
+                           seal("lesson_progress", {"user_id": pid, "lesson_id": lid, "status": status,
+                                                    "effective_seconds": st["secs"], "score": st.get("score"),
+                                                    "success": st.get("success"), "completed_at": done_at})))
                 xp.append((pid, self._lesson_key(lid), self.lesson_title[lid], 100.0 if completed else 0.0,
                            completed, st.get("success"), st.get("score"), float(st["secs"]), st["n"],
                            ts(st["first"]), ts(st["last"]), ts(st["done"]) if completed else None))
@@ -344,21 +352,27 @@ class University:
                        1 + (cst["done"] is not None), ts(t0), ts(cst["done"] or t0),
                        ts(cst["done"]) if cst["done"] else None))
             if cst["done"] is not None:
+                evidence = {"enrollment_id": eid, "course_id": course,
+                            "credit_hours": f"{self.course_hours[course]:.2f}"}
                 credit.append((pid, self.year, self.branch_of(pid), "course", str(course), course,
-                               self.course_title[course], self.course_hours[course],
-                               json.dumps({"enrollment_id": eid, "course_id": course,
-                                           "credit_hours": f"{self.course_hours[course]:.2f}"}),
-                               ts(cst["done"])))
-        c.executemany("INSERT INTO enrollment (id, user_id, course_id, source, enrolled_at, progress, completed_at) "
-                      "VALUES (?,?,?,?,?,?,?)", enr)
+                               self.course_title[course], self.course_hours[course], json.dumps(evidence),
+                               ts(cst["done"]),
+                               seal("credit_entry", {"user_id": pid, "year": self.year, "source_type": "course",
+                                                     "source_id": str(course), "hours": self.course_hours[course],
+                                                     "hours_fixed": False, "rule_version": 0,
+                                                     "rule_kind": "course_fixed", "evidence": evidence,
+                                                     "earned_at": ts(cst["done"])})))
+        c.executemany("INSERT INTO enrollment (id, user_id, course_id, source, enrolled_at, progress, completed_at, "
+                      "seal) VALUES (?,?,?,?,?,?,?,?)", enr)
         c.executemany(
             "INSERT INTO lesson_progress (user_id, lesson_id, course_id, status, progress, effective_seconds, "
-            "position_seconds, score, success, started_at, last_seen_at, completed_at) "
-            "VALUES (?,?,?,?,?,?,NULL,?,?,?,?,?)", lp)
+            "position_seconds, score, success, started_at, last_seen_at, completed_at, seal) "
+            "VALUES (?,?,?,?,?,?,NULL,?,?,?,?,?,?)", lp)
         c.executemany(
             "INSERT INTO credit_entry (user_id, year, org_unit_id, source_type, source_id, course_id, title, hours, "
-            "hours_fixed, rule_id, rule_version, rule_kind, evidence, earned_at, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,0,NULL,0,'course_fixed',?,?,?,?)", [(*x, x[-1], x[-1]) for x in credit])
+            "hours_fixed, rule_id, rule_version, rule_kind, evidence, earned_at, seal, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,0,NULL,0,'course_fixed',?,?,?,?,?)",
+            [(*x, x[-2], x[-2]) for x in credit])
         c.executemany(
             "INSERT INTO xapi_progress (person_id, activity_id, activity_name, progress, completion, success, "
             "score_scaled, effective_seconds, statement_count, first_seen, last_seen, completed_at, updated_at) "
@@ -445,10 +459,14 @@ def main() -> None:
                           "INSTANCE_PATH": str(tmp),
                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "BASE_URL": BASE_URL,
                           "STATS_EXPORTS_PER_HOUR": 1000, "MEDIA_ROOT": str(tmp / "media"),
+                          # the timed exports are not held by the export controls (PI-05: rate, second approver)
+                          "EXPORTS_PER_HOUR": 1000, "EXPORT_APPROVAL_ROWS": 10**9,
                           "TASKS_IMMEDIATE": True, "WTF_CSRF_ENABLED": False})
         with app.app_context():
             upgrade(revision="heads")
-        uni = University(path, args.people, args.branches, args.courses)
+        from lms.integrity import bulk_sealer
+
+        uni = University(path, args.people, args.branches, args.courses, seal=bulk_sealer(app))
         uni.build()
         print(f"university: {args.people} people, {len(uni.branch_ids)} branches in {COLLEGES} colleges, "
               f"{args.courses} courses ({args.courses * (ARTICLES + 1)} lessons), {len(uni.plan)} enrolments "
@@ -469,6 +487,14 @@ def main() -> None:
             print(f"stats-check of one branch against {uni.statements:,} statements: "
                   f"{'agrees' if report.ok else f'{len(report.differences)} differences'} {report.checked} "
                   f"[{time.perf_counter() - t:.1f} s]", flush=True)
+            from lms import integrity
+
+            t = time.perf_counter()
+            sealed = integrity.check_all()
+            unsealed = sum(len(ids) for ids in sealed.unsealed.values())
+            print(f"integrity-check (PI-04 seals of the bulk-written records): {sealed.checked:,} records, "
+                  f"{len(sealed.tampered)} not verifying, {unsealed} unsealed [{time.perf_counter() - t:.1f} s]",
+                  flush=True)
         r1, r5 = results[1], results[2]
         growth = r5["dashboard_all_ms"] / r1["dashboard_all_ms"] if r1["dashboard_all_ms"] else 0.0
         print(f"{'':24}{'1 M':>10}{'5 M':>10}   (median ms; wall-clock, then CPU)")

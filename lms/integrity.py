@@ -205,6 +205,17 @@ def seal_values(table: str, values: Mapping) -> str:
     return state.sealer.seal(lay.message(values.get(name) for name in lay.spec.fields))
 
 
+def bulk_sealer(app=None):
+    """`seal(table, values)` usable outside the app context (bulk loaders such as benchmarks/stats.py)."""
+    state = _state(app)
+
+    def seal(table: str, values: Mapping) -> str:
+        lay = state.layouts[table]
+        return state.sealer.seal(lay.message(values.get(name) for name in lay.spec.fields))
+
+    return seal
+
+
 def seal_object(obj, **changes) -> str:
     """The seal of an ORM object of a sealed table with its current values, `changes` applied (for a Core
     UPDATE of some of its columns)."""

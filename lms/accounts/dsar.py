@@ -40,6 +40,7 @@ from lms.accounts.models import (
 from lms.audit.models import AuditLog
 from lms.authz import MANAGE, can, scope_filter
 from lms.extensions import db
+from lms.notifications.services import register
 from lms.org.models import OrgUnitClosure
 from lms.plugins import hook
 from lms.timeutil import utcnow
@@ -209,8 +210,8 @@ def record_export(user: User, sections: list[Section]) -> None:
 
 
 # --- correcting ----------------------------------------------------------------------------------------
-N_CORRECTION = "%(name)s 提交了个人信息更正申请（%(field)s）"
-N_CORRECTION_DONE = "您的个人信息更正申请（%(field)s）已处理"
+N_CORRECTION = register("%(name)s 提交了个人信息更正申请（%(field)s）")
+N_CORRECTION_DONE = register("您的个人信息更正申请（%(field)s）已处理")
 
 
 def managers_of(person: User) -> list[User]:

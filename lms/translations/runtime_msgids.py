@@ -59,6 +59,11 @@ MSGIDS = (
     _("%(n)s 项学习任务的必修课程尚未完成：%(tasks)s。请尽快完成学习。（%(unit)s）"),
     # credit evidence labels stored by plugins (lms/templates/credits/my.html shows them with _())
     _("阅读记录"), _("签到记录"),
+    # lms/exports ExportKind.label (people, plugins/stats, plugins/quiz) and the export-approval notifications
+    _("人员名单"), _("学时台账"), _("测验成绩"),
+    _("待审批的数据导出：%(what)s（%(scope)s，%(rows)s 行），申请人 %(name)s"),
+    _("您的数据导出申请已批准：%(what)s（%(scope)s），请在 %(time)s 前下载（仅可下载一次）"),
+    _("您的数据导出申请未获批准：%(what)s（%(scope)s）"),
     # lms/accounts/dsar.py — data-subject request notifications (PI-06)
     _("%(name)s 提交了个人信息更正申请（%(field)s）"), _("您的个人信息更正申请（%(field)s）已处理"),
 )

@@ -61,7 +61,8 @@ class _Filler:
             return 1
         if isinstance(t, LargeBinary):
             return b"{}"
-        return "x" + secrets.token_hex(6)
+        length = getattr(t, "length", None) or 13
+        return ("x" + secrets.token_hex(6))[:length]
 
     def row(self, table) -> dict:
         if table.name in self.made:

@@ -17,6 +17,24 @@ def _may_export(user, params: dict) -> bool:
     return can(user, VIEW, "people")
 
 
+def _may_approve(user, params: dict, requester) -> bool:
+    """Someone whose people scope covers what the requester exported: the filtered unit, else the requester's
+    whole scope (a system administrator's export of everyone: another system administrator)."""
+    from lms.authz import VIEW, can, scope_roots
+    from lms.extensions import db
+    from lms.org.models import OrgUnit
+
+    if not _may_export(user, params):
+        return False
+    if user.is_sysadmin:
+        return True
+    if requester.is_sysadmin and not params.get("unit_id"):
+        return False
+    roots = [params["unit_id"]] if params.get("unit_id") else scope_roots(requester)
+    units = [db.session.get(OrgUnit, unit_id) for unit_id in roots]
+    return bool(units) and all(u is not None and can(user, VIEW, u) for u in units)
+
+
 def _count(user, params: dict) -> int:
     from lms.accounts.services import count_people
 
@@ -58,5 +76,5 @@ def _filename(params: dict, scope: str, stamp: Stamp) -> str:
 
 PEOPLE = ExportKind(
     name="people", action="people.export", label="人员名单", may_export=_may_export, count=_count, build=_build,
-    scope=_scope, filename=_filename, target=lambda params: ("user", None),
+    scope=_scope, filename=_filename, may_approve=_may_approve, target=lambda params: ("user", None),
 )

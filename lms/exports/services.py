@@ -96,13 +96,18 @@ class ExportKind:
     build: Callable[[User, dict, str, Stamp], tuple[bytes, int]]  # (user, params, scope, stamp) → (xlsx, rows)
     scope: Callable[[User, dict], str]  # the scope in words, as the exporter sees it
     filename: Callable[[dict, str, Stamp], str]  # (params, scope, stamp) → download name
-    may_approve: Callable[[User, dict], bool] | None = None  # default: may_export
+    # (approver, params, requester) → may this person approve the requester's export? Default: may_export.
+    may_approve: Callable[[User, dict, User], bool] | None = None
     target: Callable[[dict], tuple[str, object]] | None = None  # audit (target_type, target_id)
     offers: Callable[[User], list[tuple[str, str]]] | None = None  # (label, url) listed on the exports page
     extra: dict = field(default_factory=dict)
 
-    def approvable_by(self, user: User, params: dict) -> bool:
-        return (self.may_approve or self.may_export)(user, params)
+    def approvable_by(self, user: User, params: dict, requester: User) -> bool:
+        if user.id == requester.id:
+            return False
+        if self.may_approve is not None:
+            return self.may_approve(user, params, requester)
+        return self.may_export(user, params)
 
 
 def _registry(app=None) -> dict[str, ExportKind]:
@@ -250,7 +255,7 @@ def approvers(kind: ExportKind, params: dict, requester: User) -> list[User]:
     the kind allows to export (and approve) the same scope."""
     ids = select(RoleAssignment.user_id).where(RoleAssignment.role.in_(APPROVER_ROLES)).distinct()
     people = db.session.scalars(select(User).where(User.id.in_(ids), User.id != requester.id).order_by(User.id))
-    return [u for u in people if u.is_active and kind.approvable_by(u, params)]
+    return [u for u in people if u.is_active and kind.approvable_by(u, params, requester)]
 
 
 def hold(kind: ExportKind, user: User, params: dict, scope: str, rows: int, url: str | None = None) -> ExportRequest:
@@ -272,7 +277,7 @@ def _decidable(req: ExportRequest, user: User) -> ExportKind:
     kind = kind_of(req.kind)
     if req.requested_by_id == user.id:
         raise ExportError(_("不能批准或驳回自己提出的导出申请，请由另一位有权限的管理员审批。"), 403)
-    if not kind.approvable_by(user, req.params):
+    if not kind.approvable_by(user, req.params, req.requested_by):
         raise ExportError(_("您无权审批这项导出（需要对同一范围有导出权限）。"), 403)
     if request_state(req) != "pending":
         raise ExportError(_("这项导出申请已经处理过或已过期，无需再审批。"), 409)
@@ -336,7 +341,7 @@ def pending_for(user: User) -> list[ExportRequest]:
     out = []
     for req in rows:
         kind = _registry().get(req.kind)
-        if kind is not None and kind.approvable_by(user, req.params):
+        if kind is not None and kind.approvable_by(user, req.params, req.requested_by):
             out.append(req)
     return out
 

@@ -241,7 +241,7 @@ def _may_export(user, params: dict) -> bool:
     return unit is not None and (services.can_view_unit(user, unit) or _reviews(user, unit))
 
 
-def _may_approve(user, params: dict) -> bool:
+def _may_approve(user, params: dict, requester) -> bool:
     """Only people who administer the scope (its statistics users) approve a held ledger, not reviewers."""
     return services.can_view_unit(user, _unit(params))
 

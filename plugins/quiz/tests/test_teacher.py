@@ -75,6 +75,23 @@ def test_results_export_is_formula_safe_and_audited(client, users, login_as, fix
     assert row is not None and row.details["rows"] == 2 and row.details["ids"] == "masked"
 
 
+def test_results_export_masks_login_ids_for_a_teacher_and_is_watermarked(client, users, login_as, fixed_paper, db):
+    """PI-05: a teacher does not administer the members: their login ids are masked (an administrator of their
+    unit sees them in clear); the workbook names who exported it and when."""
+    lesson, paper, qs = fixed_paper
+    _attempt(paper, users.member, {qs["single"].id: 1}, db)
+    login_as(client, users.teacher)
+    wb = load_workbook(io.BytesIO(client.get(f"/quiz/lesson/{lesson.id}/results.xlsx").data))
+    row = next(wb.active.iter_rows(min_row=2, values_only=True))
+    login = users.member.login_id
+    assert row[0] == users.member.name and row[1] == login[0] + "*" * (len(login) - 2) + login[-1]
+    assert f"导出人：{users.teacher.name}" in wb.active.oddHeader.right.text
+    assert wb.properties.creator.startswith(users.teacher.name)
+    login_as(client, users.sysadmin)
+    wb = load_workbook(io.BytesIO(client.get(f"/quiz/lesson/{lesson.id}/results.xlsx").data))
+    assert next(wb.active.iter_rows(min_row=2, values_only=True))[1] == login
+
+
 def test_item_statistics_flag_weak_questions_and_name_the_most_chosen_wrong_option(
         client, users, login_as, make_lesson, add_q, make_user, org, db):
     from plugins.quiz.models import QuizPaperItem

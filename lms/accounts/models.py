@@ -41,20 +41,20 @@ class User(UserMixin, db.Model):
     __tablename__ = "user"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    login_id: Mapped[str] = mapped_column(String(64), unique=True)  # 学号/工号
-    name: Mapped[str] = mapped_column(String(64))
-    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    category: Mapped[str] = mapped_column(String(16), default="full")
-    joined_on: Mapped[date | None]
-    phone: Mapped[str | None] = mapped_column(EncryptedText("user.phone"))  # AES-GCM at rest (PI-03)
+    login_id: Mapped[str] = mapped_column(String(64), unique=True, info={"pi": True})  # 学号/工号
+    name: Mapped[str] = mapped_column(String(64), info={"pi": True})
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True, info={"pi": True})
+    category: Mapped[str] = mapped_column(String(16), default="full", info={"pi": True})
+    joined_on: Mapped[date | None] = mapped_column(info={"pi": True})
+    phone: Mapped[str | None] = mapped_column(EncryptedText("user.phone"), info={"pi": True})  # AES-GCM at rest (PI-03)
 
-    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255), info={"pi": True})
     must_change_password: Mapped[bool] = mapped_column(default=True)
     password_changed_at: Mapped[datetime | None]
     is_active_account: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
-    totp_secret: Mapped[str | None] = mapped_column(EncryptedText("user.totp_secret"))
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText("user.totp_secret"), info={"pi": True})
     totp_last_step: Mapped[int | None]
     totp_failures: Mapped[int] = mapped_column(default=0)
     totp_locked_until: Mapped[datetime | None]
@@ -127,8 +127,8 @@ class PersonTransfer(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
     to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
-    from_name: Mapped[str] = mapped_column(String(255), default="")
-    to_name: Mapped[str] = mapped_column(String(255), default="")
+    from_name: Mapped[str] = mapped_column(String(255), default="", info={"pi": True})
+    to_name: Mapped[str] = mapped_column(String(255), default="", info={"pi": True})
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
@@ -167,7 +167,7 @@ class PrivacyRecord(db.Model):
     source: Mapped[str] = mapped_column(String(16))  # login | import | form | cli | migration | demo
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    ip: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64), info={"pi": True})
 
 
 # PrivacyRequest.kind / .status values (PI-06: data-subject requests)
@@ -185,12 +185,12 @@ class PrivacyRequest(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default=REQUEST_CORRECTION)
     field: Mapped[str] = mapped_column(String(32))  # which item is wrong (CORRECTION_FIELDS key)
-    detail: Mapped[str] = mapped_column(Text)  # what is wrong and what is right, in the person's words
+    detail: Mapped[str] = mapped_column(Text, info={"pi": True})  # what is wrong and what is right, in the person's words
     status: Mapped[str] = mapped_column(String(16), default=REQUEST_OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     handled_at: Mapped[datetime | None]
-    reply: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text, info={"pi": True})
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     handled_by: Mapped[User | None] = relationship(foreign_keys=[handled_by_id])
@@ -208,7 +208,7 @@ class PersonErasure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(unique=True)
     erased_at: Mapped[datetime] = mapped_column(default=utcnow)
-    by_login: Mapped[str | None] = mapped_column(String(64))  # who erased (the actor's login id; "cli")
+    by_login: Mapped[str | None] = mapped_column(String(64), info={"pi": True})  # who erased (the actor's login id; "cli")
     audit_rows_kept: Mapped[int] = mapped_column(default=0)
     audit_kept_until: Mapped[datetime | None]  # the youngest kept row's time + the retention period
     summary: Mapped[dict | None] = mapped_column(JSON)  # {table: rows deleted / anonymised}

@@ -16,8 +16,8 @@ class AuditLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(index=True)  # no FK: rows outlive accounts
-    actor_login: Mapped[str | None] = mapped_column(String(64))
-    ip: Mapped[str | None] = mapped_column(String(64))
+    actor_login: Mapped[str | None] = mapped_column(String(64), info={"pi": True})
+    ip: Mapped[str | None] = mapped_column(String(64), info={"pi": True})
     action: Mapped[str] = mapped_column(String(64), index=True)  # e.g. auth.login, people.import
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))

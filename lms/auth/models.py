@@ -22,11 +22,11 @@ class UserSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    ip: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip: Mapped[str | None] = mapped_column(String(64), info={"pi": True})
+    user_agent: Mapped[str | None] = mapped_column(String(255), info={"pi": True})
     mfa_passed: Mapped[bool] = mapped_column(default=False)
     # A TOTP secret shown on the set-up page but not yet confirmed with a code (never on the user row).
-    totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedText("user_session.totp_pending_secret"))
+    totp_pending_secret: Mapped[str | None] = mapped_column(EncryptedText("user_session.totp_pending_secret"), info={"pi": True})
 
     user: Mapped[User] = relationship()
 
@@ -44,8 +44,8 @@ class LoginAttempt(db.Model):
     __tablename__ = "login_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ip: Mapped[str] = mapped_column(String(64))
-    login_id: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64), info={"pi": True})
+    login_id: Mapped[str] = mapped_column(String(64), info={"pi": True})
     outcome: Mapped[str] = mapped_column(String(16), default=ATTEMPT_FAILURE)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

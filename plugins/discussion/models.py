@@ -27,7 +27,7 @@ class DiscussionThread(db.Model):
     course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lesson.id", ondelete="CASCADE"), index=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), info={"pi": True})
     status: Mapped[str] = mapped_column(String(16), default=PUBLISHED)  # mirrors the first post
     pinned: Mapped[bool] = mapped_column(default=False)
     locked: Mapped[bool] = mapped_column(default=False)
@@ -65,8 +65,8 @@ class DiscussionPost(db.Model):
     thread_id: Mapped[int] = mapped_column(ForeignKey("discussion_thread.id", ondelete="CASCADE"))
     author_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     is_first: Mapped[bool] = mapped_column(default=False)
-    body: Mapped[str] = mapped_column(Text)  # Markdown source as written
-    body_html: Mapped[str] = mapped_column(Text, default="")  # rendered and sanitised
+    body: Mapped[str] = mapped_column(Text, info={"pi": True})  # Markdown source as written
+    body_html: Mapped[str] = mapped_column(Text, default="", info={"pi": True})  # rendered and sanitised
     quote_post_id: Mapped[int | None] = mapped_column(ForeignKey("discussion_post.id", ondelete="SET NULL"))
     mentions: Mapped[list] = mapped_column(JSON, default=list)  # [[user_id, name], …]
     status: Mapped[str] = mapped_column(String(16), default=PUBLISHED)
@@ -113,8 +113,8 @@ class DiscussionRevision(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("discussion_post.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str | None] = mapped_column(String(200))  # the thread title, for first posts
-    body: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(String(200), info={"pi": True})  # the thread title, for first posts
+    body: Mapped[str] = mapped_column(Text, info={"pi": True})
     edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # when this text was replaced
 
@@ -139,7 +139,7 @@ class DiscussionReport(db.Model):
     post_id: Mapped[int] = mapped_column(ForeignKey("discussion_post.id", ondelete="CASCADE"), index=True)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(24))  # key of REPORT_REASONS
-    detail: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[str] = mapped_column(String(500), default="", info={"pi": True})
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | upheld | dismissed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

@@ -194,7 +194,7 @@ class QuizAnswer(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempt.id", ondelete="CASCADE"))
     question_id: Mapped[int] = mapped_column(ForeignKey("quiz_question.id", ondelete="CASCADE"), index=True)
-    response: Mapped[object | None] = mapped_column(JSON)  # option indexes are the original (unshuffled) ones
+    response: Mapped[object | None] = mapped_column(JSON, info={"pi": True})  # option indexes are the original (unshuffled) ones
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
     points: Mapped[float | None] = mapped_column(Float)
     correct: Mapped[bool | None] = mapped_column(Boolean)

@@ -33,7 +33,7 @@ class XapiStatement(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     statement_id: Mapped[str] = mapped_column(String(36), unique=True)
-    actor_key: Mapped[str] = mapped_column(String(512))
+    actor_key: Mapped[str] = mapped_column(String(512), info={"pi": True})
     verb_id: Mapped[str] = mapped_column(IRI)
     object_type: Mapped[str] = mapped_column(String(16))
     # activity IRI, agent key or statement id, depending on object_type
@@ -45,7 +45,7 @@ class XapiStatement(db.Model):
     person_id: Mapped[int | None] = mapped_column(Integer)  # a site account's user id, for projections
     client_id: Mapped[int | None] = mapped_column(Integer)
     has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
-    data: Mapped[str] = mapped_column(Text)  # the statement as stored (canonical JSON text)
+    data: Mapped[str] = mapped_column(Text, info={"pi": True})  # the statement as stored (canonical JSON text)
 
     __table_args__ = (
         Index("ix_xapi_statement_actor_stored", "actor_key", "stored"),
@@ -71,7 +71,7 @@ class XapiStatementAgent(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     statement_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("xapi_statement.statement_id", ondelete="CASCADE"))
-    agent_key: Mapped[str] = mapped_column(String(512))
+    agent_key: Mapped[str] = mapped_column(String(512), info={"pi": True})
 
     __table_args__ = (Index("ix_xapi_statement_agent_key", "agent_key", "statement_id"),)
 
@@ -122,7 +122,7 @@ class XapiDocument(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # state | activity_profile | agent_profile
     activity_id: Mapped[str] = mapped_column(IRI, default="")
-    agent_key: Mapped[str] = mapped_column(String(512), default="")
+    agent_key: Mapped[str] = mapped_column(String(512), default="", info={"pi": True})
     registration: Mapped[str] = mapped_column(String(36), default="")
     doc_id: Mapped[str] = mapped_column(String(1024))
     content: Mapped[bytes] = mapped_column(LargeBinary)

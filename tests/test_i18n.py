@@ -345,7 +345,7 @@ def _pages_in_english(client, start: list[str], limit: int = 60) -> dict[str, st
     ("member", ["/", "/account", "/credits/my", "/notifications/", "/party-school/", "/courses"]),
     ("teacher1", ["/", "/teach", "/microlecture/mine"]),
     ("secretary:cs_undergrad", ["/", "/people", "/party-school/admin/sessions"]),
-    ("org_admin", ["/", "/org", "/people", "/credits/admin", "/party-school/admin/assignments"]),
+    ("org_admin", ["/", "/org", "/people", "/credits/admin", "/party-school/admin/assignments", "/exports/"]),
     ("sysadmin", ["/", "/admin/system", "/admin/plugins"]),
 ])
 def test_main_pages_show_no_chinese_labels_in_english(client, db, login_as, demo_site, site_name, who, start):

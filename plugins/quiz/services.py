@@ -367,7 +367,7 @@ def start_attempt(paper: QuizPaper, user, now: datetime | None = None) -> QuizAt
         raise QuizError(problem)
     number = (db.session.scalar(select(func.max(QuizAttempt.number)).where(
         QuizAttempt.paper_id == paper.id, QuizAttempt.user_id == user.id)) or 0) + 1
-    rng = random.Random(secrets.randbits(64))
+    rng = random.Random(secrets.randbits(64))  # noqa: S311  (seeded from secrets; shuffles, not keys)
     layout = _draw_layout(paper, rng)
     deadline = None
     if paper.time_limit_minutes:
@@ -1066,7 +1066,7 @@ def start_run(user, kind: str, now: datetime | None = None) -> QuizRun:
     pool = list(db.session.scalars(practice_pool_query()))
     if not pool:
         raise QuizError(_("题库中还没有可用于练习的题目"))
-    rng = random.Random(secrets.randbits(64))
+    rng = random.Random(secrets.randbits(64))  # noqa: S311  (seeded from secrets; shuffles, not keys)
     rng.shuffle(pool)
     if kind == "daily":
         ids = pool[: cfg("DAILY_COUNT")]

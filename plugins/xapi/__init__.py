@@ -31,6 +31,10 @@ class XapiPlugin(Plugin):
         "XAPI_FORWARD_URL": "",  # e.g. https://lrs.example.org/xapi/ ; empty: no forwarding
         "XAPI_FORWARD_KEY": "",
         "XAPI_FORWARD_SECRET": "",
+        # XAPI-06: a request without attachments (statements, documents) may carry this many bytes (413 above);
+        # a multipart/mixed request (statements with attachments) up to XAPI_MAX_ATTACHMENT_REQUEST_BYTES.
+        "XAPI_MAX_BODY_BYTES": 2 * 1024**2,
+        "XAPI_MAX_ATTACHMENT_REQUEST_BYTES": 32 * 1024**2,
     }
 
     def init_app(self, app: Flask) -> None:

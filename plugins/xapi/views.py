@@ -15,6 +15,7 @@ from datetime import UTC
 from urllib.parse import parse_qs
 
 from flask import Response, current_app, g, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from lms.extensions import db
@@ -117,10 +118,18 @@ def _unwrap() -> XRequest:
 def _lrs_gate():
     if request.endpoint not in LRS_ENDPOINTS:
         return None
+    cfg = current_app.config
+    # Read no more than the largest allowed body (a chunked body too: werkzeug stops at the limit).
+    request.max_content_length = max(int(cfg["XAPI_MAX_BODY_BYTES"]), int(cfg["XAPI_MAX_ATTACHMENT_REQUEST_BYTES"]))
+    too_large = _json_error("body: the request is larger than this LRS accepts", 413)
     try:
         x = _unwrap()
     except LRSError as exc:
         return _json_error(str(exc), 400)
+    except RequestEntityTooLarge:
+        return too_large
+    if len(x.body) > int(cfg["XAPI_MAX_BODY_BYTES"]) and not x.mimetype.startswith("multipart/"):
+        return too_large
     g.x = x
     if request.endpoint == "xapi.about":
         return None

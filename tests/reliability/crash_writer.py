@@ -11,6 +11,12 @@ import random
 import sys
 
 
+def ack(line: str) -> None:
+    """One write per acknowledgement, so a kill cannot leave half of one that looks whole."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main(config_path: str) -> None:
     with open(config_path, encoding="utf-8") as fh:
         spec = json.load(fh)
@@ -38,12 +44,12 @@ def main(config_path: str) -> None:
                                           course_id=lesson.course_id, lesson_id=lesson.id)
                 events.record(ev)
                 db.session.commit()
-                print("E", ev.statement_id, flush=True)
+                ack(f"E {ev.statement_id}")
             else:
                 attempt = quiz.start_attempt(paper, user)
                 answers = {str(e["q"]): rng.choice(["true", "false"]) for e in attempt.layout}
                 quiz.submit_with_answers(attempt, answers)
-                print("Q", attempt.id, attempt.score, flush=True)
+                ack(f"Q {attempt.id} {attempt.score}")
             db.session.expire_all()
 
 

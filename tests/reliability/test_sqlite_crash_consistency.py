@@ -68,8 +68,8 @@ def run_writer(spec_path: Path, kill_after: float) -> list[list[str]]:
         for line in proc.stdout:
             if line.strip() == "ready":
                 ready.set()
-            elif line.strip():
-                acks.append(line.split())
+            elif line.endswith("\n") and len(line.split()) == (2 if line.startswith("E ") else 3):
+                acks.append(line.split())  # a complete acknowledgement (a kill can cut the last one short)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -109,7 +109,6 @@ def test_killed_writer_loses_no_acknowledged_write_and_leaves_nothing_half_done(
         spec.write_text(json.dumps({"config": config, "user_ids": members, "lesson_id": lesson.id,
                                     "paper_id": paper.id, "seed": rng.random()}))
         acks = run_writer(spec, kill_after=rng.uniform(0.05, 0.8))
-        assert acks, f"trial {trial}: nothing was acknowledged before the kill"
 
         # The file as the next process finds it (the WAL is replayed on open).
         con = sqlite3.connect(db_file)
@@ -144,5 +143,6 @@ def test_killed_writer_loses_no_acknowledged_write_and_leaves_nothing_half_done(
         # Every sealed record (attempts, answers, progress) still matches its seal: no torn row.
         result = integrity.check_all()
         assert result.ok, (result.tampered[:5], result.unsealed)
+    assert acked_events and acked_attempts, "the writers acknowledged nothing before the kills"
     print(f"REL-03: {TRIALS} trials, {acked_events} acknowledged records and {acked_attempts} graded attempts, "
           "0 lost, 0 half applied, integrity_check ok")

@@ -215,7 +215,8 @@ def authenticate(login_id: str, password: str, ip: str | None) -> LoginResult:
     now = utcnow()
     ip = (ip or "unknown")[:64]
     login_id = (login_id or "").strip()[:64]
-    details = {"login_id": login_id}
+    user = db.session.scalar(select(User).where(User.login_id == login_id)) if login_id else None
+    details = _attempted_id(login_id, user)
 
     # 1. throttles (429): per IP, then per account from any IP
     checks = (
@@ -233,7 +234,6 @@ def authenticate(login_id: str, password: str, ip: str | None) -> LoginResult:
             log.warning("login throttled (%s) from %s", kind, ip)
             return LoginResult(False, reason="throttled", retry_after=int(window.total_seconds()))
 
-    user = db.session.scalar(select(User).where(User.login_id == login_id)) if login_id else None
     lock_window = timedelta(minutes=int(cfg["LOGIN_LOCKOUT_MINUTES"]))
     max_failures = int(cfg["LOGIN_MAX_FAILURES"])
 
@@ -270,6 +270,21 @@ def authenticate(login_id: str, password: str, ip: str | None) -> LoginResult:
     elif _phantom_locked_until(login_id, now, lock_window, max_failures) is not None:
         return LoginResult(False, reason="locked", retry_after=int(lock_window.total_seconds()))
     return LoginResult(False, user=user, reason="bad_credentials")
+
+
+def _attempted_id(login_id: str, user) -> dict:
+    """What the audit row says about the login id typed (LOG-04).
+
+    A real account's id is written as is. A string that is no account's id is often a password typed into
+    the wrong field, so the audit keeps only a keyed tag of it (the same string always gives the same tag,
+    so a guessing run against one id can still be followed) and its length, never the text.
+    """
+    if user is not None or not login_id:
+        return {"login_id": login_id}
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    tag = hmac.new(key, b"audit-login-id:" + login_id.encode(), "sha256").hexdigest()[:16]
+    return {"login_id": None, "unknown_id_tag": tag, "length": len(login_id)}
 
 
 def _phantom_locked_until(login_id: str, now: datetime, window: timedelta, max_failures: int) -> datetime | None:

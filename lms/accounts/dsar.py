@@ -21,12 +21,14 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import event, func, inspect, or_, select
+from sqlalchemy.orm import Session as OrmSession
 
 from lms import audit
 from lms.accounts.models import (
@@ -89,9 +91,38 @@ class Erasure:
     person_id: int
     login_id: str
     counts: dict[str, int] = field(default_factory=dict)
+    files: list = field(default_factory=list)  # files of deleted rows, removed once the erasure is committed
 
     def count(self, table: str, n: int | None) -> None:
         self.counts[table] = self.counts.get(table, 0) + int(n or 0)
+
+    def remove_file(self, path) -> None:
+        """Remove `path` (an uploaded file of a row deleted here) after the commit; a rollback keeps it."""
+        self.files.append(Path(path))
+
+
+_FILES_KEY = "lms_erasure_files"
+
+
+def _remove_files_after_commit(paths: list[Path]) -> None:
+    """Delete the files once the transaction that deleted their rows commits (never before: a rollback
+    must leave rows and files together); a rollback drops the plan."""
+    if paths:
+        db.session().info.setdefault(_FILES_KEY, []).extend(paths)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _files_committed(session) -> None:
+    for path in session.info.pop(_FILES_KEY, ()):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # the rows are gone; a file left behind is logged, not fatal
+            log.warning("erasure: could not remove %s: %s", path, exc)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _files_rolled_back(session) -> None:
+    session.info.pop(_FILES_KEY, None)
 
 
 def jsonable(value):
@@ -365,6 +396,7 @@ def erase(actor: User | None, person: User, *, note: str | None = None) -> Perso
     db.session.add(row)
     audit.log("privacy.erase", target_type="user", target_id=person.id, actor=actor, note=note,
               details={"rows": row.summary, "audit_rows_kept": row.audit_rows_kept})
+    _remove_files_after_commit(erasure.files)
     return row
 
 

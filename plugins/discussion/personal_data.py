@@ -3,7 +3,7 @@
 The copy holds the person's own threads, posts, revisions, likes, reports and images; where they moderated
 others' posts only the post id and time. Erasure keeps the person's posts in place (others' replies quote
 and answer them) with the text replaced, and deletes the old revisions, likes, reports, read markers and
-uploaded images.
+uploaded images (their files once the erasure is committed).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from plugins.discussion.models import (
     DiscussionThread,
     DiscussionWord,
 )
+from plugins.discussion.services import image_file
 
 ERASED_TEXT = "（该用户的信息已删除）"  # stored text in place of an erased person's words
 
@@ -77,6 +78,8 @@ def erase(user, erasure) -> None:
     delete_rows(erasure, DiscussionReport, DiscussionReport.reporter_id == uid)
     clear_reference(erasure, DiscussionReport.resolved_by_id)
     delete_rows(erasure, DiscussionReadMarker, DiscussionReadMarker.user_id == uid)
+    for image in db.session.scalars(select(DiscussionImage).where(DiscussionImage.uploader_id == uid)):
+        erasure.remove_file(image_file(image))
     delete_rows(erasure, DiscussionImage, DiscussionImage.uploader_id == uid)
     n = db.session.execute(DiscussionPost.__table__.update().where(DiscussionPost.author_id == uid).values(
         body=ERASED_TEXT, body_html=f"<p>{ERASED_TEXT}</p>", mentions=[], matched_words=[], moderation_reason=None,

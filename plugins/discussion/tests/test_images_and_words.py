@@ -132,3 +132,27 @@ def test_new_words_take_effect_at_once_and_check_box_shows_matches(app, users, c
     assert services.create_thread(users.member, courses.a, title="t", body="六 合 彩").status == "published"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "discussion.word_delete")).details == {
         "word": "六合彩"}
+
+
+def test_erasing_a_person_removes_their_image_files_only_when_committed(app, users, courses):
+    """PI-06/PI-07: the erasure deletes the person's uploaded images, rows and files; a rolled-back erasure
+    leaves both (nothing is lost), and other people's images stay."""
+    from lms.accounts import dsar
+
+    mine = services.save_image(users.member, courses.a, io.BytesIO(_png()))
+    theirs = services.save_image(users.teacher, courses.a, io.BytesIO(_png()))
+    db.session.commit()
+    mine_file, theirs_file = services.image_file(mine), services.image_file(theirs)
+    mine_id, theirs_id = mine.id, theirs.id
+    assert mine_file.is_file() and theirs_file.is_file()
+    users.member.is_active_account = False
+    db.session.commit()
+
+    dsar.erase(None, users.member)
+    db.session.rollback()  # e.g. another module's hook failed: rows and file stay together
+    assert mine_file.is_file() and db.session.get(DiscussionImage, mine_id) is not None
+
+    dsar.erase(None, db.session.get(type(users.member), users.member.id))
+    db.session.commit()
+    assert not mine_file.exists() and db.session.get(DiscussionImage, mine_id) is None
+    assert theirs_file.is_file() and db.session.get(DiscussionImage, theirs_id) is not None

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from lms.accounts.dsar import Section, clear_reference, delete_rows, model_rows
+from lms.extensions import db
 from plugins.microlecture.models import TranscodeJob, Upload, Video, ViewSession, WatchState
+from plugins.microlecture.services import storage
 
 
 def gather(user) -> list[Section]:
@@ -31,6 +34,9 @@ def erase(user, erasure) -> None:
     uid = user.id
     delete_rows(erasure, ViewSession, ViewSession.user_id == uid)
     delete_rows(erasure, WatchState, WatchState.user_id == uid)
+    # an upload still being received (or refused) leaves a partial file; an accepted one is the video's source
+    for up in db.session.scalars(select(Upload).where(Upload.user_id == uid, Upload.state != "accepted")):
+        erasure.remove_file(storage().path(up.part_key))
     delete_rows(erasure, Upload, Upload.user_id == uid)
     clear_reference(erasure, Video.presenter_id)
     clear_reference(erasure, Video.reviewed_by_id)

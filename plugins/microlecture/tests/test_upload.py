@@ -140,3 +140,20 @@ def test_abandoned_upload_expires_and_its_bytes_go(app, client, login_as, users,
     assert db.session.scalar(select(Upload.state).where(Upload.token == up["id"])) == "expired"
     assert client.get(up["url"]).get_json()["state"] == "expired"
     assert put(client, up["url"], b"q" * 500, 500).status_code == 409
+
+
+def test_erasing_the_uploader_removes_a_half_received_upload_and_its_bytes(app, client, login_as, users, lecture,
+                                                                          db):
+    """PI-06/PI-07: a teacher who is erased leaves no partial upload behind (row and bytes)."""
+    from lms.accounts import dsar
+
+    login_as(client, users.teacher)
+    up = start(client, lecture.lesson_id, "a.mp4", 1000).get_json()
+    assert put(client, up["url"], b"q" * 500, 0).status_code == 200
+    assert part_files(app) == [f"{up['id']}.part"]
+    users.teacher.is_active_account = False
+    db.session.commit()
+    dsar.erase(None, users.teacher)
+    db.session.commit()
+    assert part_files(app) == []
+    assert db.session.scalar(select(Upload).where(Upload.token == up["id"])) is None

@@ -92,6 +92,10 @@ def index():
         max_per_page=200,
     )
     rows = list(pagination.items)
+    from lms.accounts.dsar import erased_ids
+
+    # rows about a person who was erased are kept for the retention duty (PI-06): flag them
+    erased = erased_ids({r.actor_id for r in rows} | {r.target_id for r in rows if r.target_type == "user"})
     if page <= 1:
         # Reading the audit log is itself audited (once per search, not per page turned).
         audit.log("audit.view", details=filters or None)
@@ -104,4 +108,5 @@ def index():
         labels=ACTION_LABELS,
         outcome_classes=OUTCOME_CLASSES,
         details=_details,
+        erased=erased,
     )

@@ -120,3 +120,22 @@ def test_every_security_event_writes_exactly_one_row_with_the_six_fields(app, db
     rows = new_rows(lambda: post_login(c, users.teacher.login_id, "Wrong#Pass1"))
     assert sorted(r.action for r in rows) == ["auth.lockout", "auth.login"]
     # TOTP events are covered in tests/auth/test_auth_totp.py.
+
+
+def test_rows_about_an_erased_person_are_kept_and_flagged(app, db, users, login_as):
+    """PI-06: the erasure keeps the audit rows (retention duty) and the viewer marks them as an erased person's."""
+    from lms.accounts import dsar
+
+    audit.log("auth.login", actor=users.member)
+    audit.log("auth.login", actor=users.teacher)
+    users.member.is_active_account = False
+    db.session.commit()
+    dsar.erase(users.sysadmin, users.member)
+    db.session.commit()
+    html = login_as(app.test_client(), users.auditor).get("/admin/audit").get_data(as_text=True)
+    rows = [r for r in html.split("<tr")[1:] if 'data-label="时间"' in r]
+    flagged = [r for r in rows if "data-erased" in r]
+    # the member's login and the erasure itself (its target is the member); not the teacher's login
+    assert len(flagged) == 2 and all("已删除用户，依法保留" in r for r in flagged)
+    assert any("privacy.erase" in r for r in flagged)
+    assert not any(users.teacher.login_id in r for r in flagged)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.plugins import gather
@@ -34,5 +34,7 @@ def set_language():
     lang = request.form.get("lang", "zh")
     resp = make_response(redirect(safe_next(request.form.get("next"), url_for("main.index"))))
     if lang in ("zh", "en"):
-        resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        # Same attributes as the session cookie: Secure in production (SESS-03).
+        resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
     return resp

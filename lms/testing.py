@@ -252,6 +252,49 @@ def login_as(app):
     return do
 
 
+# --- INP-06: every response the suite sees carries the security headers ---------------------------------
+def security_header_problems(response) -> list[str]:
+    """What a response lacks of the headers every response must carry (lms.security, checklist INP-06)."""
+    h = response.headers
+    problems = []
+    if h.get("X-Content-Type-Options") != "nosniff":
+        problems.append("X-Content-Type-Options: nosniff missing")
+    csp = h.get("Content-Security-Policy", "")
+    if not csp:
+        problems.append("Content-Security-Policy missing")
+    if "frame-ancestors 'none'" not in csp and h.get("X-Frame-Options") != "DENY":
+        problems.append("neither frame-ancestors 'none' nor X-Frame-Options: DENY")
+    if not h.get("Referrer-Policy"):
+        problems.append("Referrer-Policy missing")
+    if response.mimetype == "text/html" and "charset=utf-8" not in (response.content_type or "").lower():
+        problems.append("HTML without charset=utf-8")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def security_header_log():
+    """Checks every response of every test (Flask's request_finished signal, sent after the after_request
+    hooks); a response without the security headers fails the test that caused it, naming the URL.
+    Apps built with SECURITY_HEADERS = False (a test of that switch) are not checked."""
+    from flask import request, request_finished
+
+    problems: list[str] = []
+
+    def check(sender, response, **extra):
+        if sender.config.get("SECURITY_HEADERS", True):
+            problems.extend(f"{request.method} {request.path} ({response.status_code}): {p}"
+                            for p in security_header_problems(response))
+
+    request_finished.connect(check, weak=False)
+    try:
+        yield problems
+    finally:
+        request_finished.disconnect(check)
+    if problems:
+        pytest.fail("responses without the security headers (INP-06):\n" + "\n".join(problems[:20]),
+                    pytrace=False)
+
+
 def pytest_report_header(config):
     url = pg_url()
     if url:

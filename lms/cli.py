@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 CORE_CLI_MODULES = [
     "lms.accounts.cli",
     "lms.audit.cli",
+    "lms.backup.cli",
     "lms.credits.cli",
     "lms.demo",
 ]

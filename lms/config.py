@@ -66,6 +66,12 @@ class DefaultConfig:
     AUDIT_RETENTION_DAYS = 180
     AUDIT_PURGE_IN_WORKER = True  # False when only a separate database role may purge (flask lms audit-grants)
 
+    # Backups (REL-06, lms.backup): `flask lms backup`, `backup-check`, `restore`, and a daily run in the worker
+    BACKUP_DIR: str | None = None  # LMS_BACKUP_DIR; None means instance/backups
+    BACKUP_SCHEDULE = "auto"  # auto: daily (02:23 China time) on SQLite, off on PostgreSQL; on; off
+    BACKUP_KEEP = 7  # the daily run keeps this many newest backups in BACKUP_DIR
+    BACKUP_PG_BINDIR = ""  # folder of pg_dump/pg_restore when they are not on PATH
+
     # Personal information (PI-02): the privacy notice every person agrees to once per version
     PRIVACY_NOTICE_REQUIRED = True  # every page leads to the notice until it is agreed to
     PRIVACY_NOTICE_VERSION = "2026-11-29"  # change it when the notice changes: everyone agrees again

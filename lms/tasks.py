@@ -82,6 +82,8 @@ def _set_worker_app(app: Flask) -> Flask:
 
 
 def init_app(app: Flask) -> None:
+    from lms.backup import tasks as _backup_tasks  # noqa: F401  (daily backup)
+
     huey.immediate = bool(app.config.get("TASKS_IMMEDIATE", False))
     app.extensions["huey"] = huey
 

@@ -21,6 +21,7 @@ CORE_BLUEPRINT_MODULES = [
     "lms.admin.views",
     "lms.notifications.views",
     "lms.exports.views",
+    "lms.quarantine.views",
 ]
 # Core modules registered with pluggy like plugins, so the hook API is proven by core code.
 CORE_HOOK_MODULES = [
@@ -31,6 +32,7 @@ CORE_HOOK_MODULES = [
     "lms.admin.hooks",
     "lms.accounts.personal_data",
     "lms.exports.hooks",
+    "lms.quarantine.hooks",
 ]
 # Modules whose import registers models on the shared metadata (migrations need all of them).
 CORE_MODEL_MODULES = [
@@ -42,6 +44,7 @@ CORE_MODEL_MODULES = [
     "lms.credits.models",
     "lms.notifications.models",
     "lms.exports.models",
+    "lms.quarantine.models",
 ]
 
 

@@ -84,6 +84,14 @@ class DefaultConfig:
     EXPORT_DOWNLOAD_HOURS = 24  # an approved export can be downloaded once within this many hours
     EXPORT_REQUEST_DAYS = 7  # a request nobody decided on expires after this many days
 
+    # Malware scanning of uploads (UP-09: lms.scanning, lms.quarantine)
+    UPLOAD_SCANNER = "none"  # none | clamd | command | a scanner a plugin gathers (lms_gather_scanners)
+    CLAMD_ADDRESS = "unix:/run/clamav/clamd.ctl"  # or tcp://127.0.0.1:3310
+    UPLOAD_SCAN_COMMAND: list[str] = []  # e.g. ["clamdscan", "--no-summary", "--fdpass", "{path}"]
+    UPLOAD_SCAN_TIMEOUT = 120  # seconds per file
+    UPLOAD_SCAN_FAIL = "hold"  # scanner error: hold (videos wait for an administrator) | reject
+    UPLOAD_QUARANTINE_ROOT: str | None = None  # None means instance/quarantine (never under MEDIA_ROOT)
+
     # Security headers
     SECURITY_HEADERS = True
     HSTS_SECONDS = 0

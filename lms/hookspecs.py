@@ -61,6 +61,12 @@ def lms_gather_sealed_tables():
 
 
 @hookspec
+def lms_gather_scanners():
+    """Return a list of `lms.scanning.Scanner` subclasses (each with a unique `name`) that
+    `UPLOAD_SCANNER` may name; uploads are scanned by the one it names (UP-09)."""
+
+
+@hookspec
 def lms_gather_personal_data(user):
     """Return the personal data this module holds about `user` (PI-06, PIPL art. 45): a list of
     `lms.accounts.dsar.Section`, one per table that references the person (`Section.table` is the table

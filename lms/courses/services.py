@@ -150,6 +150,8 @@ def _iso_duration(seconds: int) -> str:
 class CourseError(ValueError):
     """A course change that cannot be made; the message is for the user."""
 
+    verdict = None  # a cover the malware scan did not pass (lms.quarantine.Verdict): its rows are kept
+
 
 def catalog_query(q: str = "", category: str = ""):
     """Published courses matching a search text (title/summary) and category, newest first."""
@@ -255,6 +257,7 @@ def managed_courses_query(user):
 
 # --- covers ----------------------------------------------------------------------------------------
 COVER_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+COVER_SCAN_KIND = "courses.cover"  # lms.quarantine's name for these uploads
 
 
 def sniff_image(head: bytes) -> str | None:
@@ -268,7 +271,7 @@ def sniff_image(head: bytes) -> str | None:
     return None
 
 
-def save_cover(stream, max_bytes: int) -> str:
+def save_cover(stream, max_bytes: int, uploader=None) -> str:
     """Store an uploaded cover under MEDIA_ROOT with a generated name; returns the relative path."""
     import os
     import secrets
@@ -284,6 +287,13 @@ def save_cover(stream, max_bytes: int) -> str:
     ext = sniff_image(data[:16])
     if ext is None:
         raise CourseError(_("封面图片只支持 JPG、PNG 或 WebP 格式。"))
+    from lms.quarantine import services as quarantine
+
+    verdict = quarantine.check(COVER_SCAN_KIND, data=data, filename=f"cover.{ext}", uploader=uploader)  # UP-09
+    if not verdict.ok:
+        err = CourseError(verdict.message)
+        err.verdict = verdict
+        raise err
     rel = f"courses/covers/{secrets.token_hex(16)}.{ext}"
     target = Path(current_app.config["MEDIA_ROOT"]) / rel
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -216,9 +216,14 @@ def _store_cover(form: CourseForm, course: Course) -> bool:
         course.cover_path = None
     if upload and getattr(upload, "filename", ""):
         try:
-            course.cover_path = services.save_cover(upload.stream, COVER_MAX_BYTES)
+            course.cover_path = services.save_cover(upload.stream, COVER_MAX_BYTES, uploader=current_user)
         except services.CourseError as exc:
             form.cover.errors = list(form.cover.errors) + [str(exc)]
+            if exc.verdict is not None:  # refused by the malware scan: only the refusal's rows are kept
+                from lms.quarantine.services import keep_refusal
+
+                keep_refusal(exc.verdict)
+                return False
             course.cover_path = old
             return False
     if old and old != course.cover_path:

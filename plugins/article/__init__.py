@@ -20,6 +20,13 @@ class ArticlePlugin(Plugin):
         "ARTICLE_HEARTBEAT_MAX_SECONDS": 60,  # one report never counts for more than this
     }
 
+    def init_app(self, app) -> None:
+        from flask_babel import lazy_gettext as _l
+
+        from lms.quarantine.services import register_kind
+
+        register_kind(app, "article.pdf", _l("图文课时 PDF"))
+
     @hookimpl
     def lms_gather_personal_data(self, user):
         from plugins.article.personal_data import gather

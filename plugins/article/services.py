@@ -16,10 +16,12 @@ from sqlalchemy import select
 from lms import reading
 from lms.courses import services as course_services
 from lms.extensions import db
+from lms.quarantine import services as quarantine
 from lms.timeutil import utcnow
 from plugins.article.models import ArticleContent, ArticleReading
 
 log = logging.getLogger(__name__)
+SCAN_KIND = "article.pdf"  # lms.quarantine's name for these uploads
 
 FORMATS = {"markdown": "Markdown", "html": "HTML"}
 # What an article may contain after cleaning: text structure, links, images, tables. Never script,
@@ -46,6 +48,8 @@ _md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": F
 
 class ArticleError(ValueError):
     """Input the article editor cannot accept; the message is for the user."""
+
+    verdict = None  # a PDF the malware scan did not pass (lms.quarantine.Verdict): its rows are kept
 
 
 def sanitize(html: str) -> str:
@@ -116,7 +120,7 @@ def _media_root() -> Path:
     return Path(current_app.config["MEDIA_ROOT"]).resolve()
 
 
-def store_pdf(row: ArticleContent, lesson, stream, filename: str) -> None:
+def store_pdf(row: ArticleContent, lesson, stream, filename: str, uploader=None) -> str:
     """Keep an uploaded PDF (checked by its bytes) under MEDIA_ROOT with a generated name."""
     limit = current_app.config["ARTICLE_PDF_MAX_BYTES"]
     data = stream.read(limit + 1)
@@ -126,6 +130,13 @@ def store_pdf(row: ArticleContent, lesson, stream, filename: str) -> None:
         if data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"):
             raise ArticleError(_("暂不支持 Word 等 Office 文档，请另存为 PDF 后再上传。"))
         raise ArticleError(_("只能上传 PDF 文件。"))
+    # UP-09: scanned before it is stored where readers can open it.
+    verdict = quarantine.check(SCAN_KIND, data=data, filename=_clean_name(filename) or "document.pdf",
+                               uploader=uploader, ref=lesson.id)
+    if not verdict.ok:
+        err = ArticleError(verdict.message)
+        err.verdict = verdict
+        raise err
     rel = f"article/{secrets.token_hex(16)}.pdf"
     target = _media_root() / rel
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +152,7 @@ def store_pdf(row: ArticleContent, lesson, stream, filename: str) -> None:
     db.session.flush()
     if old:
         _remove_file(old)
+    return verdict.scan
 
 
 def remove_pdf(row: ArticleContent, lesson) -> None:

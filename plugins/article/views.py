@@ -13,6 +13,7 @@ from lms.authz import MANAGE, VIEW, can, require
 from lms.courses import services as course_services
 from lms.courses.models import Lesson
 from lms.extensions import db
+from lms.quarantine import services as quarantine
 from plugins.article import services
 from plugins.article.forms import ArticleForm
 
@@ -45,10 +46,13 @@ def edit(lesson_id: int):
         if form.remove_pdf.data and content.pdf_path:
             services.remove_pdf(content, lesson)
         upload = form.pdf.data
+        scan = None
         if upload and getattr(upload, "filename", ""):
             try:
-                services.store_pdf(content, lesson, upload.stream, upload.filename)
+                scan = services.store_pdf(content, lesson, upload.stream, upload.filename, uploader=current_user)
             except services.ArticleError as exc:
+                if exc.verdict is not None:  # refused by the malware scan: nothing of this edit is saved but
+                    quarantine.keep_refusal(exc.verdict)  # the refusal's audit and quarantine rows
                 form.pdf.errors = list(form.pdf.errors) + [str(exc)]
                 ok = False
         if ok and not content.html.strip() and not content.pdf_path:
@@ -56,7 +60,7 @@ def edit(lesson_id: int):
             ok = False
         if ok:
             audit.log("article.update", lesson, details={"course": lesson.course_id, "pdf": bool(content.pdf_path),
-                                                          "length": content.text_length})
+                                                          "length": content.text_length, "scan": scan})
             db.session.commit()
             flash(_("课时内容已保存。"), "success")
             return redirect(url_for("article.edit", lesson_id=lesson.id))

@@ -23,6 +23,13 @@ class DiscussionPlugin(Plugin):
         "DISCUSSION_IMAGE_RATE": (30, 3600),
     }
 
+    def init_app(self, app) -> None:
+        from flask_babel import lazy_gettext as _l
+
+        from lms.quarantine.services import register_kind
+
+        register_kind(app, "discussion.image", _l("讨论区图片"))
+
     @hookimpl
     def lms_gather_personal_data(self, user):
         from plugins.discussion.personal_data import gather

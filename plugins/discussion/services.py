@@ -21,6 +21,7 @@ from lms.courses.models import Course, Enrollment, Lesson, course_teacher
 from lms.extensions import db
 from lms.notifications.services import message, notify, register
 from lms.org.models import OrgUnitClosure
+from lms.quarantine import services as quarantine
 from lms.timeutil import utcnow
 from plugins.discussion import render
 from plugins.discussion.matcher import Matcher, normalise_word
@@ -41,6 +42,7 @@ from plugins.discussion.models import (
 from plugins.discussion.permissions import can_moderate
 
 log = logging.getLogger(__name__)
+SCAN_KIND = "discussion.image"  # lms.quarantine's name for these uploads
 
 # Notification texts: stored in Chinese, shown in the reader's language (lms.notifications.services.shown).
 N_REPLIED = register("%(name)s 回复了你的话题「%(title)s」")
@@ -68,6 +70,7 @@ class DiscussionError(Exception):
     """A refusal the person should read (a sentence in Chinese); `field` names the form field."""
 
     status = 400
+    verdict = None  # an upload the malware scan did not pass (lms.quarantine.Verdict): its rows are kept
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -767,7 +770,7 @@ def sniff_image(head: bytes) -> str | None:
     return None
 
 
-def save_image(user, course: Course, stream) -> DiscussionImage:
+def save_image(user, course: Course, stream, filename: str = "") -> DiscussionImage:
     """Check an upload (size, magic bytes, decodable, pixel count) and store a re-encoded copy.
 
     Re-encoding drops whatever rides along in the file (EXIF with GPS, comments, appended scripts,
@@ -793,6 +796,12 @@ def save_image(user, course: Course, stream) -> DiscussionImage:
     fmt = sniff_image(data[:16])
     if fmt is None:
         raise DiscussionError(_("只支持 JPG、PNG、GIF、WebP 格式的图片。"), field="image")
+    # UP-09: scanned before an image decoder reads it; refused (and quarantined when infected) otherwise.
+    verdict = quarantine.check(SCAN_KIND, data=data, filename=filename or f"{fmt.lower()}-image", uploader=user, ref=course.id)
+    if not verdict.ok:
+        err = DiscussionError(verdict.message, field="image")
+        err.status, err.verdict = 422, verdict
+        raise err
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

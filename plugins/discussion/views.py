@@ -22,6 +22,7 @@ from werkzeug.routing import BuildError
 from lms.authz import VIEW, can, require
 from lms.courses.models import Course, Lesson
 from lms.extensions import db
+from lms.quarantine import services as quarantine
 from plugins.discussion import services
 from plugins.discussion.forms import (
     ActionForm,
@@ -98,9 +99,17 @@ def _attach_image(form, course: Course) -> DiscussionImage | None:
     f = form.image.data
     if not f or not getattr(f, "filename", ""):
         return None
-    image = services.save_image(current_user, course, f.stream)
+    image = services.save_image(current_user, course, f.stream, f.filename)
     form.body.data = (form.body.data or "").rstrip() + f"\n\n![{_('图片')}]({url_for('.image', image_id=image.id)})"
     return image
+
+
+def _rollback(err: services.DiscussionError) -> None:
+    """Undo the refused change; an image the malware scan did not pass keeps its audit and quarantine rows."""
+    if err.verdict is not None:
+        quarantine.keep_refusal(err.verdict)
+    else:
+        db.session.rollback()
 
 
 def _discard_image(image: DiscussionImage | None) -> None:
@@ -177,7 +186,7 @@ def new_thread(course_id: int):
             thread = services.create_thread(current_user, lesson or course, title=form.title.data, body=form.body.data)
             db.session.commit()
         except services.DiscussionError as err:
-            db.session.rollback()
+            _rollback(err)
             _discard_image(image)
             _field_error(form, err)
             status = err.status
@@ -267,7 +276,7 @@ def reply(thread_id: int):
             post = services.create_reply(current_user, t, body=form.body.data, quote=quote)
             db.session.commit()
         except services.DiscussionError as err:
-            db.session.rollback()
+            _rollback(err)
             _discard_image(image)
             _field_error(form, err)
             status = err.status
@@ -494,10 +503,10 @@ def upload_image(course_id: int):
     if f is None or not f.filename:
         return jsonify({"error": _("请选择图片文件。"), "status": 400}), 400
     try:
-        image = services.save_image(current_user, course, f.stream)
+        image = services.save_image(current_user, course, f.stream, f.filename)
         db.session.commit()
     except services.DiscussionError as err:
-        db.session.rollback()
+        _rollback(err)
         return jsonify({"error": err.message, "status": err.status}), err.status
     url = url_for(".image", image_id=image.id)
     return jsonify({"id": image.id, "url": url, "markdown": f"![{_('图片')}]({url})"}), 201

@@ -45,7 +45,11 @@ class MicrolecturePlugin(Plugin):
                 app.config[key] = type(default)(float(value)) if isinstance(default, int) else float(value)
             elif isinstance(value, str) and isinstance(default, list):
                 app.config[key] = [int(v) for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+        from lms.quarantine.services import register_kind
         from plugins.microlecture import tasks  # noqa: F401  (registers the queue tasks)
+        from plugins.microlecture.services import SCAN_KIND, release_quarantined
+
+        register_kind(app, SCAN_KIND, _l("微课视频"), release=release_quarantined)
 
     @hookimpl
     def lms_gather_personal_data(self, user):

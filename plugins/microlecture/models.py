@@ -112,7 +112,8 @@ class Upload(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     received: Mapped[int] = mapped_column(BigInteger, default=0)
-    state: Mapped[str] = mapped_column(String(16), default="receiving")  # receiving|accepted|rejected|cancelled
+    # receiving|accepted|rejected|cancelled|quarantined (a malware scan did not pass it: lms.quarantine holds the file)
+    state: Mapped[str] = mapped_column(String(16), default="receiving")
     # The original this upload became (accepted uploads): it counts against the uploader's quota while the
     # video still keeps it as its original or previous original.
     stored_key: Mapped[str | None] = mapped_column(String(255))

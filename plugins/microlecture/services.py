@@ -22,6 +22,7 @@ from lms.audit import services as audit
 from lms.courses import services as course_services
 from lms.courses.models import Course, Lesson
 from lms.extensions import db
+from lms.quarantine import services as quarantine
 from lms.timeutil import utcnow
 from media import jobs as job_state
 from media.ffmpeg import FFmpegCancelled, FFmpegError
@@ -39,6 +40,7 @@ EXT = "https://w3id.org/xapi/video/extensions/"
 ALLOWED_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".3gp"}
 SLACK_SECONDS = 5.0  # network jitter allowed on top of the wall clock
 SEEK_TOLERANCE = 2.0
+SCAN_KIND = "microlecture.video"  # lms.quarantine's name for these uploads
 
 
 class MicrolectureError(ValueError):
@@ -245,9 +247,32 @@ class Accepted:
 
 
 def finish_upload(up: Upload, user) -> Accepted:
-    """All bytes are here: probe, then accept (original kept, job queued) or reject with the reason."""
+    """All bytes are here: scan, probe, then accept (original kept, job queued) or reject with the reason.
+
+    The malware scan (UP-09) comes first, before ffprobe reads a byte: a file it does not pass goes to the
+    quarantine (state `quarantined`; never probed, transcoded or published) or, when the scanner failed and
+    UPLOAD_SCAN_FAIL is "reject", is deleted (state `rejected`).
+    """
     if up.received != up.size:
         raise MicrolectureError(_("文件还没有上传完。"), 409, received=up.received)
+    video = up.video
+    st = storage()
+    verdict = quarantine.check(SCAN_KIND, path=str(st.path(up.part_key)), filename=up.filename, uploader=user,
+                               ref=up.token, can_hold=True)
+    if not verdict.ok:
+        code = "infected" if verdict.result.status == "infected" else "scan_error"
+        if verdict.action == "quarantine":
+            up.state, up.error_code, up.error = "quarantined", code, verdict.message
+        else:
+            _drop_upload(up, "rejected", code, verdict.message)
+        video.status = _resting_status(video)
+        quarantine.record(verdict)
+        raise MicrolectureError(verdict.message, 422, reason=code, quarantined=verdict.action == "quarantine")
+    return _accept(up, user, verdict.scan)
+
+
+def _accept(up: Upload, user, scan: str) -> Accepted:
+    """Probe the received file, then keep it as the video's original and queue its transcode."""
     video = up.video
     st = storage()
     try:
@@ -276,8 +301,32 @@ def finish_upload(up: Upload, user) -> Accepted:
     job = queue_transcode(video, user)
     audit.log("microlecture.upload.accept", video,
               details={"upload": up.token, "size": up.size, "duration": round(info.duration, 2),
-                       "container": info.container, "name": up.filename})
+                       "container": info.container, "name": up.filename, "scan": scan})
     return Accepted(video, job)
+
+
+def release_quarantined(row, path: str):
+    """lms.quarantine's release of a held upload: the file resumes where the scan stopped it (probe, accept,
+    transcode). Returns what to run after the commit (queue the job), or None when the probe refused it."""
+    from lms.accounts.models import User
+    from lms.quarantine.services import QuarantineError
+
+    up = db.session.scalar(select(Upload).where(Upload.token == row.ref))
+    if up is None or up.state != "quarantined":
+        raise QuarantineError(_("找不到这个文件对应的视频上传，无法放行。"))
+    newer = db.session.scalar(select(func.count(Upload.id)).where(
+        Upload.video_id == up.video_id, Upload.id > up.id, Upload.state == "accepted"))
+    if newer:
+        raise QuarantineError(_("这个视频之后已经上传并采用了新的文件，放行旧文件会覆盖它；请删除此文件。"))
+    storage().ensure_parent(up.part_key)
+    os.replace(path, storage().path(up.part_key))
+    up.state, up.error_code, up.error = "receiving", None, None
+    try:
+        accepted = _accept(up, db.session.get(User, up.user_id), "released")
+    except MicrolectureError as exc:  # the probe refused it: the upload is rejected like any other
+        log.info("released upload %s refused by the probe: %s", up.token, exc)
+        return None
+    return lambda: dispatch(accepted.job.id)
 
 
 def _resting_status(video: Video) -> str:

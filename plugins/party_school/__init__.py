@@ -40,7 +40,10 @@ class PartySchoolPlugin(Plugin):
     }
 
     def init_app(self, app):
+        from lms.quarantine.services import register_kind
         from plugins.party_school import tasks  # noqa: F401  (registers the mail task with the queue)
+
+        register_kind(app, "party_school.material", _l("学习资料文档"))
 
     @hookimpl
     def lms_gather_personal_data(self, user):

@@ -32,6 +32,7 @@ from lms.extensions import db
 from lms.notifications.services import message, notify, register
 from lms.org.models import OrgUnit, OrgUnitClosure
 from lms.org.services import is_within, subtree_ids_query
+from lms.quarantine import services as quarantine
 from lms.timeutil import utcnow
 from plugins.party_school.models import (
     BRANCH_LIFE_TYPES,
@@ -48,6 +49,7 @@ from plugins.party_school.models import (
 )
 
 log = logging.getLogger(__name__)
+SCAN_KIND = "party_school.material"  # lms.quarantine's name for these uploads
 TZ = ZoneInfo("Asia/Shanghai")
 # Notification texts: stored in Chinese, shown in the reader's language (lms.notifications.services.shown).
 N_ASSIGNMENT = register("新的学习任务：%(title)s")
@@ -61,6 +63,8 @@ N_PLACE_LATER = register("另行通知")
 
 class PartySchoolError(ValueError):
     """Input or an action 党员e家 cannot accept; the message is a sentence for the user."""
+
+    verdict = None  # a document the malware scan did not pass (lms.quarantine.Verdict): its rows are kept
 
 
 def path_for(endpoint: str, **values) -> str:
@@ -286,7 +290,7 @@ def _clean_name(name: str | None) -> str:
     return "".join(ch for ch in name if ch.isprintable() and ch not in '"<>').strip()[:200]
 
 
-def read_upload(stream, filename: str) -> dict:
+def read_upload(stream, filename: str, uploader=None) -> dict:
     """Check an uploaded document by its bytes: a PDF is kept as it is, a Word .docx becomes HTML.
 
     Returns {"kind", "data" | "html", "name", "pages"}; raises PartySchoolError with the reason otherwise.
@@ -298,14 +302,21 @@ def read_upload(stream, filename: str) -> dict:
     if not data:
         raise PartySchoolError(_("上传的文件是空的。"))
     name = _clean_name(filename)
-    if data.startswith(b"%PDF-"):
-        pages = max(1, len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)))
-        return {"kind": "pdf", "data": data, "name": name or "document.pdf", "pages": pages}
     if data[:4] == b"\xd0\xcf\x11\xe0":
         raise PartySchoolError(_("这是旧版 Word（.doc）文件，无法在浏览器中显示，请另存为 .docx 或 PDF 后再上传。"))
-    if data[:4] == b"PK\x03\x04":
-        return {"kind": "docx", "html": _docx_html(data), "name": name or "document.docx", "pages": None}
-    raise PartySchoolError(_("只能上传 PDF 或 Word（.docx）文件。"))
+    if not data.startswith(b"%PDF-") and data[:4] != b"PK\x03\x04":
+        raise PartySchoolError(_("只能上传 PDF 或 Word（.docx）文件。"))
+    # UP-09: scanned before the document is converted, stored or pushed to anyone.
+    verdict = quarantine.check(SCAN_KIND, data=data, filename=name or "document", uploader=uploader)
+    if not verdict.ok:
+        err = PartySchoolError(verdict.message)
+        err.verdict = verdict
+        raise err
+    if data.startswith(b"%PDF-"):
+        pages = max(1, len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)))
+        return {"kind": "pdf", "data": data, "name": name or "document.pdf", "pages": pages, "scan": verdict.scan}
+    return {"kind": "docx", "html": _docx_html(data), "name": name or "document.docx", "pages": None,
+            "scan": verdict.scan}
 
 
 def _docx_html(data: bytes) -> str:
@@ -384,7 +395,8 @@ def create_material(actor, *, title: str, unit: OrgUnit, body: str = "", upload:
         n += 1
     db.session.flush()
     audit.log("party_school.material_push", m, actor=actor,
-              details={"unit": unit.id, "kind": m.kind, "people": n, "email": m.send_email})
+              details={"unit": unit.id, "kind": m.kind, "people": n, "email": m.send_email,
+                       **({"scan": upload.get("scan")} if upload else {})})
     return m
 
 

@@ -32,6 +32,7 @@ from lms.credits import services as credits
 from lms.extensions import db
 from lms.org.models import OrgUnit
 from lms.org.services import paths_for
+from lms.quarantine import services as quarantine
 from plugins.party_school import pdf, services
 from plugins.party_school.forms import (
     AssignmentForm,
@@ -520,8 +521,10 @@ def material_new():
         ok = True
         if f and getattr(f, "filename", ""):
             try:
-                upload = services.read_upload(f.stream, f.filename)
+                upload = services.read_upload(f.stream, f.filename, uploader=current_user)
             except services.PartySchoolError as exc:
+                if exc.verdict is not None:  # refused by the malware scan: keep its audit and quarantine rows
+                    quarantine.keep_refusal(exc.verdict)
                 form.document.errors = list(form.document.errors) + [str(exc)]
                 ok = False
         if ok:

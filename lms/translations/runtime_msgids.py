@@ -64,6 +64,9 @@ MSGIDS = (
     _("待审批的数据导出：%(what)s（%(scope)s，%(rows)s 行），申请人 %(name)s"),
     _("您的数据导出申请已批准：%(what)s（%(scope)s），请在 %(time)s 前下载（仅可下载一次）"),
     _("您的数据导出申请未获批准：%(what)s（%(scope)s）"),
+    # lms/quarantine/services.py — notifications to system administrators about uploads a scan did not pass (UP-09)
+    _("上传的文件已被隔离：%(name)s（%(kind)s，%(reason)s）"),
+    _("上传的文件未能完成安全检查，已被拒收：%(name)s（%(kind)s）"),
     # lms/accounts/dsar.py — data-subject request notifications (PI-06)
     _("%(name)s 提交了个人信息更正申请（%(field)s）"), _("您的个人信息更正申请（%(field)s）已处理"),
 )

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -318,8 +319,7 @@ def release_quarantined(row, path: str):
         Upload.video_id == up.video_id, Upload.id > up.id, Upload.state == "accepted"))
     if newer:
         raise QuarantineError(_("这个视频之后已经上传并采用了新的文件，放行旧文件会覆盖它；请删除此文件。"))
-    storage().ensure_parent(up.part_key)
-    os.replace(path, storage().path(up.part_key))
+    shutil.move(path, storage().ensure_parent(up.part_key))  # the quarantine may be on another filesystem
     up.state, up.error_code, up.error = "receiving", None, None
     try:
         accepted = _accept(up, db.session.get(User, up.user_id), "released")

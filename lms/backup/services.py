@@ -34,6 +34,7 @@ from pathlib import Path
 from flask import Flask, current_app
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +413,7 @@ def _file_problems(path: Path, manifest: dict) -> list[str]:
     if want_size is not None and size != want_size:
         return [f"file {path.name}: {size} bytes, the backup wrote {want_size}: truncated or changed after the backup"]
     if file_sha256(path) != manifest["file_sha256"]:
-        return [f"file {path.name}: sha256 differs from the manifest: changed or damaged after the backup"]
+        return [f"file {path.name}: sha256 differs from the manifest: damaged or changed after the backup"]
     return []
 
 
@@ -530,16 +531,15 @@ def restore_backup(app: Flask, path: Path, *, allow_other_version: bool = False)
     from lms.extensions import db
 
     started = time.monotonic()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    db.session.remove()  # this command's own connections must not hold locks the restore needs
+    db.engine.dispose()
     if dialect == "sqlite":
         _restore_sqlite(app, path)
     else:
         _restore_postgresql(app, path)
-    with app.app_context():
-        with db.engine.connect() as conn:
-            sums = table_sums(conn)
+    db.engine.dispose()
+    with db.engine.connect() as conn:
+        sums = table_sums(conn)
     problems = compare(manifest, sums)
     return CheckResult(len(sums), sum(s.rows for s in sums.values()), time.monotonic() - started, problems)
 
@@ -574,6 +574,21 @@ def _restore_sqlite(app: Flask, path: Path) -> None:
 def _restore_postgresql(app: Flask, path: Path) -> None:
     exe = pg_tool("pg_restore", app)
     conninfo, env = pg_conninfo(app.config["SQLALCHEMY_DATABASE_URI"])
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            others = conn.exec_driver_sql(
+                "SELECT pid, coalesce(nullif(application_name, ''), '?'), coalesce(host(client_addr), 'local') "
+                "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'").all()
+    finally:
+        engine.dispose()
+    if others:
+        who = ", ".join(f"{pid} ({name}, {addr})" for pid, name, addr in others[:10])
+        raise BackupError(f"{len(others)} other session(s) use the database: {who}. Stop the web servers and task "
+                          f"workers first (pg_restore would wait for their locks); nothing was restored")
+    # Should a session connect meanwhile, fail instead of waiting for its locks without end.
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c lock_timeout=30s").strip()
     _run_pg([exe, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error", "--no-password",
              "--dbname", conninfo, str(path)], env, "pg_restore")
 

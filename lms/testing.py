@@ -262,7 +262,12 @@ def security_header_problems(response) -> list[str]:
     csp = h.get("Content-Security-Policy", "")
     if not csp:
         problems.append("Content-Security-Policy missing")
-    if "frame-ancestors 'none'" not in csp and h.get("X-Frame-Options") != "DENY":
+    framing_denied = "frame-ancestors 'none'" in csp or h.get("X-Frame-Options") == "DENY"
+    # the one exception: a PDF the site's own reader page shows in a frame (study materials, article
+    # attachments) may be framed by the same origin only
+    own_reader_pdf = (response.mimetype == "application/pdf" and "frame-ancestors 'self'" in csp
+                      and h.get("X-Frame-Options") == "SAMEORIGIN")
+    if not (framing_denied or own_reader_pdf):
         problems.append("neither frame-ancestors 'none' nor X-Frame-Options: DENY")
     if not h.get("Referrer-Policy"):
         problems.append("Referrer-Policy missing")

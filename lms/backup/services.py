@@ -119,8 +119,7 @@ def table_sums(conn: Connection) -> dict[str, TableSum]:
             continue
         columns = insp.get_columns(name)
         col_names = [c["name"] for c in columns]
-        textual = {c["name"] for c in columns if getattr(c["type"], "python_type", None) is str
-                   or type(c["type"]).__name__.upper() in {"TEXT", "VARCHAR", "STRING", "CHAR"}}
+        textual = {c["name"] for c in columns if _is_text(c["type"])}
         pk = insp.get_pk_constraint(name).get("constrained_columns") or []
         select_list = ", ".join(_quote(conn, c) for c in col_names)
         sql = f"SELECT {select_list} FROM {_quote(conn, name)}"  # noqa: S608  (names come from the catalogue)
@@ -141,6 +140,13 @@ def table_sums(conn: Connection) -> dict[str, TableSum]:
             count = len(lines)
         sums[name] = TableSum(count, digest.hexdigest())
     return sums
+
+
+def _is_text(sqltype) -> bool:
+    try:
+        return sqltype.python_type is str
+    except NotImplementedError:  # types without a Python equivalent (NullType, some reflected ones)
+        return False
 
 
 def _row_line(row) -> bytes:
@@ -310,6 +316,8 @@ def _backup_sqlite(app: Flask, tmp: Path) -> tuple[dict[str, TableSum], list[str
         src.backup(dst, pages=-1)
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
         check = dst.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.Error as exc:
+        raise BackupError(f"SQLite could not copy {source_path}: {exc}") from exc
     finally:
         dst.close()
         src.close()
@@ -429,6 +437,9 @@ def check_backup(app: Flask, path: Path) -> CheckResult:
             shutil.copyfile(path, scratch)
             sums = _restored_sqlite_sums(scratch, problems)
     elif manifest["dialect"] == "postgresql":
+        if _dialect(app) != "postgresql":
+            raise BackupError(f"{path.name} is a PostgreSQL backup: check it with LMS_DATABASE_URL pointing at a "
+                              f"PostgreSQL server of the same major version (a scratch database is created there)")
         sums = _restored_postgresql_sums(app, path, problems)
     else:
         raise BackupError(f"{path}: unknown dialect {manifest['dialect']!r} in the manifest")
@@ -564,6 +575,8 @@ def _restore_sqlite(app: Flask, path: Path) -> None:
             dst.execute("PRAGMA journal_mode=WAL")
             dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             check = dst.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.Error as exc:
+            raise BackupError(f"SQLite refused the restore into {target} ({exc}); the database is unchanged") from exc
         finally:
             dst.close()
             src.close()

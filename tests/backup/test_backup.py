@@ -292,3 +292,52 @@ def test_pg_connection_arguments_carry_no_password():
     assert "s3cr" not in conninfo
     assert conninfo == "postgresql://lms@db.example:5433/lms?sslmode=require"
     assert env["PGPASSWORD"] == "s3cr@t"
+
+
+@pytest.mark.skipif(bool(pg_url()), reason="SQLite: another process holding the database file")
+def test_restore_refuses_while_another_process_has_the_sqlite_database_open(app, db, runner, filled, tmp_path):
+    import sys
+
+    from lms.courses.models import Lesson
+
+    path, _ = make_backup(runner, tmp_path)
+    db.session.execute(delete(Lesson))
+    db.session.commit()
+    database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    server = subprocess.Popen([sys.executable, "-c", (  # stands in for a running web server
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({database!r}); c.execute('SELECT count(*) FROM lesson').fetchall()\n"
+        "print('ready', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        result = invoke(runner, "restore", path, "--yes")
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+    assert result.exit_code == 1
+    assert f"open in other processes ({server.pid})" in result.output and "stop the web server" in result.output
+    assert count(db, Lesson) == 0  # nothing restored
+
+
+@pytest.mark.skipif(not pg_url(), reason="PostgreSQL: set LMS_TEST_DATABASE_URL to test the session guard")
+def test_restore_refuses_while_another_session_uses_the_postgresql_database(app, db, runner, filled, tmp_path):
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from lms.courses.models import Lesson
+
+    path, _ = make_backup(runner, tmp_path)
+    db.session.execute(delete(Lesson))
+    db.session.commit()
+    db.session.remove()
+    server = create_engine(pg_url(), poolclass=NullPool)  # stands in for a running web server
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            result = invoke(runner, "restore", path, "--yes")
+    finally:
+        server.dispose()
+    assert result.exit_code == 1
+    assert "1 other session(s) use the database" in result.output and "nothing was restored" in result.output
+    assert count(db, Lesson) == 0

@@ -607,22 +607,34 @@ def _restore_postgresql(app: Flask, path: Path) -> None:
 
 
 # --- keeping the newest --------------------------------------------------------------------------------------
-def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the `keep` newest complete backups in `folder` (and leftovers of interrupted ones)."""
+def complete_backups(folder: Path) -> list[Path]:
+    """The complete backups (file and manifest) in `folder`, newest first."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
+
     def newest_first(p: Path):
         m = NAME_RE.match(p.name)
         return m.group(1), int(m.group(2) or 0)
 
-    complete = sorted((p for p in folder.iterdir() if NAME_RE.match(p.name) and manifest_path(p).is_file()),
-                      key=newest_first, reverse=True)
+    return sorted((p for p in folder.iterdir() if NAME_RE.match(p.name) and manifest_path(p).is_file()),
+                  key=newest_first, reverse=True)
+
+
+def backup_time(path: Path) -> dt.datetime:
+    return dt.datetime.strptime(NAME_RE.match(path.name).group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest complete backups in `folder` (and leftovers of interrupted ones)."""
+    folder = Path(folder)
     removed = []
-    for p in complete[max(keep, 1):]:
+    for p in complete_backups(folder)[max(keep, 1):]:
         for f in (p, manifest_path(p)):
             f.unlink(missing_ok=True)
         removed.append(p)
+    if not folder.is_dir():
+        return removed
     day_ago = time.time() - 86400
     for p in folder.iterdir():  # leftovers of a backup interrupted a day or more ago
         leftover = p.name.endswith(PARTIAL_SUFFIX) or (

@@ -34,6 +34,7 @@ from pathlib import Path
 from flask import Flask, current_app
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
@@ -462,8 +463,9 @@ def _restored_sqlite_sums(scratch: Path, problems: list[str]) -> dict[str, Table
                             + "; ".join(str(r[0]) for r in check[:5]))
             return None
         return _sums_of_sqlite_file(scratch)[0]
-    except sqlite3.DatabaseError as exc:
-        problems.append(f"the file cannot be restored: it is not an intact SQLite database ({exc})")
+    except (sqlite3.DatabaseError, DBAPIError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        problems.append(f"the file cannot be restored: it is not an intact SQLite database ({reason})")
         return None
 
 

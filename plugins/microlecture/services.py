@@ -387,6 +387,13 @@ def dispatch(job_id: int, delay: float | None = None) -> None:
         transcode_task(job_id)
 
 
+def _stopped_outcome(job_id: int) -> str:
+    """Why a delivery lost its job: cancelled by a teacher (possibly just as ffmpeg finished, between two
+    checks) or taken over by another delivery."""
+    state = db.session.scalar(select(TranscodeJob.state).where(TranscodeJob.id == job_id))
+    return "cancelled" if state == job_state.CANCELLED else "lost"
+
+
 def cancel_job(job: TranscodeJob, user) -> bool:
     ok = job_state.cancel(db.session, TranscodeJob, job.id, utcnow())
     if ok:
@@ -454,7 +461,7 @@ def run_job(job_id: int) -> str:
     # Still ours? Then publish with one rename and record it in the same breath.
     if not job_state.heartbeat(session, TranscodeJob, job_id, attempt, utcnow(), 100.0):
         st.delete(work)
-        return "lost"
+        return _stopped_outcome(job_id)
     st.publish_dir(work, final)
     now = utcnow()
     if not job_state.finish(session, TranscodeJob, job_id, attempt, job_state.DONE, now, commit=False,

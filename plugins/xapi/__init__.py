@@ -9,6 +9,8 @@ from flask_babel import lazy_gettext as _l
 
 from lms.plugins import Plugin, hookimpl
 
+MAX_CLIENT_DAYS = 365  # AUTH-08: no LRS key is valid longer than this
+
 
 @dataclass
 class XapiService:
@@ -35,6 +37,10 @@ class XapiPlugin(Plugin):
         # a multipart/mixed request (statements with attachments) up to XAPI_MAX_ATTACHMENT_REQUEST_BYTES.
         "XAPI_MAX_BODY_BYTES": 2 * 1024**2,
         "XAPI_MAX_ATTACHMENT_REQUEST_BYTES": 32 * 1024**2,
+        # AUTH-08: failed Basic authentications per client IP per rolling minute; more get 429 (even good ones).
+        "XAPI_AUTH_FAILURES_PER_MINUTE": 10,
+        # AUTH-08: a client key is valid this many days after creation or renewal (at most 365).
+        "XAPI_CLIENT_DAYS": 365,
     }
 
     def init_app(self, app: Flask) -> None:
@@ -44,6 +50,9 @@ class XapiPlugin(Plugin):
         from plugins.xapi import hookspecs, pages, tasks, views  # noqa: F401
         from plugins.xapi.blueprint import bp
 
+        days = int(app.config["XAPI_CLIENT_DAYS"])
+        if not 1 <= days <= MAX_CLIENT_DAYS:
+            raise ValueError(f"XAPI_CLIENT_DAYS must be between 1 and {MAX_CLIENT_DAYS} (AUTH-08), not {days}")
         app.extensions["lms_plugins"].pm.add_hookspecs(hookspecs)
         # The LRS authenticates with HTTP Basic only; the pages' forms (Flask-WTF) and the browser
         # endpoint (csrf.protect()) check the CSRF token themselves.

@@ -17,7 +17,7 @@ def xapi_group():
 @xapi_group.command("create-client")
 @click.argument("name")
 @click.option("--scope", default="read,write", show_default=True, help="read, write or read,write")
-@click.option("--json", "as_json", is_flag=True, help='Print {"key": …, "secret": …} as JSON.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"key": …, "secret": …, "expires_at": …} as JSON.')
 @with_appcontext
 def create_client_command(name: str, scope: str, as_json: bool):
     """Create an HTTP Basic credential for the LRS; the secret is shown once."""
@@ -30,9 +30,11 @@ def create_client_command(name: str, scope: str, as_json: bool):
     client, secret = create_client(name, read="read" in scopes, write="write" in scopes)
     db.session.commit()
     if as_json:
-        click.echo(json.dumps({"key": client.key, "secret": secret}))
+        click.echo(json.dumps({"key": client.key, "secret": secret,
+                               "expires_at": client.expires_at.replace(microsecond=0).isoformat() + "Z"}))
     else:
-        click.echo(f"key:    {client.key}\nsecret: {secret}\n(the secret is not shown again)")
+        click.echo(f"key:     {client.key}\nsecret:  {secret}\nexpires: {client.expires_at:%Y-%m-%d %H:%M} UTC\n"
+                   "(the secret is not shown again)")
 
 
 @xapi_group.command("revoke-client")

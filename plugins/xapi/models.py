@@ -150,6 +150,8 @@ class XapiClient(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None]
+    # AUTH-08: a key works until this moment (at most XAPI_CLIENT_DAYS ≤ 365 days after creation or renewal).
+    expires_at: Mapped[datetime]
 
     @property
     def scopes(self) -> list[str]:
@@ -158,6 +160,10 @@ class XapiClient(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= utcnow()
 
 
 class XapiOutbox(db.Model):

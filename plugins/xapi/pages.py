@@ -13,6 +13,7 @@ from lms.audit.services import log as audit
 from lms.authz import VIEW, require, scope_filter
 from lms.events import actor_for
 from lms.extensions import csrf, db
+from lms.templating import local_dt
 from plugins.xapi import clients as client_services
 from plugins.xapi import forwarding
 from plugins.xapi import validation as v
@@ -116,13 +117,14 @@ def clients():
         client, secret = client_services.create_client(form.name.data, read=form.can_read.data,
                                                        write=form.can_write.data, actor=current_user)
         db.session.commit()
-        created = {"name": client.name, "key": client.key, "secret": secret}
+        created = {"name": client.name, "key": client.key, "secret": secret, "expires_at": client.expires_at}
         form = ClientForm(formdata=None)
     rows = list(db.session.scalars(select(XapiClient).order_by(XapiClient.revoked_at.is_not(None),
                                                                XapiClient.created_at.desc())))
     endpoint = current_app.config["BASE_URL"].rstrip("/") + url_for("xapi.about").rsplit("/about", 1)[0] + "/"
     return render_template("xapi/clients.html", form=form, rows=rows, created=created, endpoint=endpoint,
-                           confirm=ConfirmForm(), outbox=forwarding.stats() if forwarding.enabled() else None)
+                           confirm=ConfirmForm(), outbox=forwarding.stats() if forwarding.enabled() else None,
+                           renew_days=client_services.client_lifetime().days)
 
 
 @bp.route("/admin/xapi/clients/<int:client_id>/revoke", methods=["POST"])
@@ -137,6 +139,24 @@ def revoke_client(client_id: int):
     client_services.revoke_client(client, actor=current_user)
     db.session.commit()
     flash(_("已吊销接口凭据“%(name)s”。", name=client.name), "success")
+    return redirect(url_for("xapi.clients"))
+
+
+@bp.route("/admin/xapi/clients/<int:client_id>/renew", methods=["POST"])
+@login_required
+def renew_client(client_id: int):
+    _check_csrf()
+    require(VIEW, "admin:xapi")
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    client = db.session.get(XapiClient, client_id) or abort(404)
+    if client.revoked_at is not None:
+        flash(_("接口凭据“%(name)s”已吊销，不能续期。", name=client.name), "warning")
+        return redirect(url_for("xapi.clients"))
+    client_services.renew_client(client, actor=current_user)
+    db.session.commit()
+    flash(_("接口凭据“%(name)s”已续期至 %(at)s。", name=client.name, at=local_dt(client.expires_at)), "success")
     return redirect(url_for("xapi.clients"))
 
 

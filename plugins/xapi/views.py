@@ -19,10 +19,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from lms.extensions import db
+from plugins.xapi import clients as lrs_clients
 from plugins.xapi import documents, services
 from plugins.xapi import validation as v
 from plugins.xapi.blueprint import bp
-from plugins.xapi.clients import authenticate
 from plugins.xapi.services import LRSError
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,12 @@ def _json_error(message: str, status: int) -> Response:
                     mimetype="application/json")
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Basic realm="xapi"'
+    return resp
+
+
+def _too_many_failures(wait: int) -> Response:
+    resp = _json_error("Authorization: too many failed authentications from this address; try again later", 429)
+    resp.headers["Retry-After"] = str(wait)
     return resp
 
 
@@ -138,6 +144,10 @@ def _lrs_gate():
         return _json_error("X-Experience-API-Version: the header is required", 400)
     if not v.re.match(r"^1\.0(\.[0-9]+)?$", version.strip()):
         return _json_error("X-Experience-API-Version: this LRS speaks xAPI 1.0.x", 400)
+    ip = (request.remote_addr or "unknown")[:59]
+    wait = lrs_clients.throttled(ip)  # no query unless this process noted the IP over the limit
+    if wait:
+        return _too_many_failures(wait)
     auth = x.headers.get("authorization", "")
     client = None
     if auth[:6].lower() == "basic ":
@@ -145,8 +155,14 @@ def _lrs_gate():
             key, _, secret = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
             key = secret = ""
-        if key and secret:
-            client = authenticate(key, secret)
+        client = lrs_clients.authenticate(key, secret) if key and secret else None
+        if client == lrs_clients.EXPIRED:
+            return _json_error("Authorization: this LRS client's key has expired; an administrator can renew it", 401)
+        if client is None:
+            # A request that presents Basic credentials and fails counts towards the IP's limit (AUTH-08).
+            wait = lrs_clients.record_failure(ip, key)
+            if wait:
+                return _too_many_failures(wait)
     if client is None:
         return _json_error("Authorization: valid HTTP Basic credentials of an LRS client are required", 401)
     g.xapi_client = client

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,41 @@ def _render(code: int, message: str | None = None, ref: str | None = None):
             body["ref"] = ref
         return jsonify(body), code
     return render_template("errors/error.html", code=code, message=text, ref=ref), code
+
+
+def _render_safely(code: int, message: str | None = None, ref: str | None = None):
+    """The error page, or a bare one when the page itself cannot be built (e.g. the database is gone)."""
+    try:
+        return make_response(_render(code, message, ref))
+    except Exception:
+        log.exception("the error page %s could not be rendered (ref=%s)", code, ref)
+        text = message or _MESSAGES.get(code, _MESSAGES[500])()
+        if wants_json():
+            resp = jsonify({"error": text, "status": code, **({"ref": ref} if ref else {})})
+        else:
+            resp = make_response(f"<!doctype html><meta charset=utf-8><title>{code}</title><p>{text}</p>"
+                                 + (f"<p>ref {ref}</p>" if ref else ""))
+        resp.status_code = code
+        return resp
+
+
+# SQLite reports both outages and programming errors ("no such table") as OperationalError: only these are outages.
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "database is busy", "disk i/o error",
+                       "unable to open database", "readonly database", "database or disk is full")
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached or used now (not a bug): answered 503."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, sqlite3.Error):
+        text = str(orig).lower()
+        return any(m in text for m in _SQLITE_UNAVAILABLE)
+    return True  # PostgreSQL: connection refused or lost, server shutting down, lock or statement timeout
 
 
 # Kept for modules written against the first version of this module.
@@ -86,12 +123,24 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(e: Exception):
-        ref = uuid.uuid4().hex[:12]
-        log.exception("unhandled error ref=%s on %s %s", ref, request.method, request.path)
         from lms.extensions import db
 
-        db.session.rollback()
-        return _render(500, ref=ref)
+        ref = uuid.uuid4().hex[:12]
+        try:
+            db.session.rollback()
+        except Exception:  # a connection that is gone cannot roll back; the pool replaces it
+            log.warning("rollback failed after an error (ref=%s)", ref)
+        if database_unavailable(e):
+            # REL-04: an outage of the database is a 503 with Retry-After, not a 500; the page is built
+            # without the signed-in person (that would need the database again)
+            log.error("database unavailable ref=%s on %s %s: %s", ref, request.method, request.path,
+                      str(getattr(e, "orig", e)).splitlines()[0][:300])
+            g._login_user = current_app.login_manager.anonymous_user()
+            resp = _render_safely(503, ref=ref)
+            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return resp
+        log.exception("unhandled error ref=%s on %s %s", ref, request.method, request.path)
+        return _render_safely(500, ref=ref)
 
 
 def user_error(code: int, message: str):

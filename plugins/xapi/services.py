@@ -321,10 +321,8 @@ def _prepare(statements: list[dict], authority: dict, client_id: int | None) -> 
             generated.add(s["id"])
         sid = s["id"].lower()
         ids.append(s["id"])
-        if sid in sent:
-            if not _equivalent(sent[sid], s):
-                raise Conflict(f"id: statement {s['id']} appears twice in the batch with different content")
-            continue
+        if sid in sent:  # xAPI 1.0.3 Communication §2.1.2/§2.1.3: reject the batch with 400 (SHOULD*)
+            raise LRSError(f"id: statement {s['id']} appears more than once in the batch")
         sent[sid] = dict(s)
         fresh.append(s)
 

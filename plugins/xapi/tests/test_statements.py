@@ -58,6 +58,15 @@ def test_batch_with_one_invalid_statement_stores_none(lrs):
     assert ids_of(lrs.get("statements")) == []
 
 
+def test_a_batch_with_one_id_twice_is_400_and_stores_none(lrs):
+    sid = new_id()
+    for twice in ([stmt(id=sid), stmt(), stmt(id=sid)],  # the same statement twice
+                  [stmt(id=sid), stmt(id=sid.upper(), verb={"id": "http://adlnet.gov/expapi/verbs/failed"})]):
+        r = lrs.post("statements", twice)
+        assert r.status_code == 400 and "more than once" in r.get_json()["error"]
+    assert ids_of(lrs.get("statements")) == []
+
+
 def test_reused_id_with_other_content_is_409_and_stored_untouched(lrs):
     sid = new_id()
     lrs.put("statements", stmt(), params={"statementId": sid})

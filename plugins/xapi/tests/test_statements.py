@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from plugins.xapi.tests.conftest import new_id, stmt
+from plugins.xapi.tests.conftest import LRS, new_id, stmt
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
@@ -300,4 +300,32 @@ def test_concurrent_insert_of_the_same_id_is_retried_not_a_500(lrs, db, monkeypa
     monkeypatch.setattr(services, "_store", racing)
     r = lrs.put("statements", stmt(), params={"statementId": sid})
     assert r.status_code == 204
+    assert ids_of(lrs.get("statements")) == [sid]
+
+
+def test_fifty_concurrent_puts_of_one_id_store_exactly_one(app, lrs):
+    """XAPI-02: 50 clients PUT different statements under one id at the same moment: one 204, 49 × 409, and the
+    stored statement is the one that was acknowledged."""
+    import threading
+
+    sid = new_id()
+    start = threading.Barrier(50)
+    statuses: dict[int, int] = {}
+
+    def put(i: int) -> None:
+        client = LRS(app.test_client(), "", "")
+        client.auth = lrs.auth
+        body = stmt(object={"id": f"http://example.org/activities/race-{i}"})
+        start.wait()
+        statuses[i] = client.put("statements", body, params={"statementId": sid}).status_code
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses.values()) == [204] + [409] * 49
+    winner = next(i for i, code in statuses.items() if code == 204)
+    stored = lrs.get("statements", {"statementId": sid}).get_json()
+    assert stored["object"]["id"] == f"http://example.org/activities/race-{winner}"
     assert ids_of(lrs.get("statements")) == [sid]

@@ -224,3 +224,23 @@ def test_sysadmin_renews_a_key_on_the_clients_page_and_it_is_audited(app, client
 def test_no_key_lifetime_longer_than_365_days(app_factory):
     with pytest.raises(ValueError, match="XAPI_CLIENT_DAYS"):
         app_factory(XAPI_CLIENT_DAYS=366)
+
+
+def test_a_successful_request_does_not_read_the_failure_counter(make_lrs, client, db):
+    """The hot path (statements POST) costs no query for the throttle, also from an IP with earlier failures."""
+    from sqlalchemy import event
+
+    good, row = make_lrs()
+    for _ in range(3):
+        _post_from(LRS(client, row.key, "wrong"), "10.6.0.1")
+    seen = []
+
+    def on_execute(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        assert _post_from(good, "10.6.0.1").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert seen and not [s for s in seen if "login_attempt" in s]

@@ -84,6 +84,9 @@ def check_root(app) -> None:
         policy = app.config.get("UPLOAD_SCAN_FAIL")
         if policy not in (HOLD, REJECT):
             raise RuntimeError(f"UPLOAD_SCAN_FAIL must be 'hold' or 'reject', not {policy!r}")
+        if app.config.get("ENV") == "production" and str(app.config.get("UPLOAD_SCANNER") or "none") == "none":
+            log.warning("UPLOAD_SCANNER is 'none': uploads are stored without a malware scan "
+                        "(set LMS_UPLOAD_SCANNER=clamd or command; SECURITY.md, malware scanning)")
 
 
 @dataclass

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -75,6 +86,21 @@ def correction():
             flash(_("更正申请已提交，您所在党组织的管理人员会尽快处理（最长不超过 30 天）。"), "success")
             return redirect(url_for("dsar.my_data"))
     return _my_page(form, 400)
+
+
+@bp.route("/account/data/withdraw-consent", methods=["POST"])
+@login_required
+def withdraw_consent():
+    """PIPL art. 15: the person withdraws their consent to the privacy notice; the notice is asked again."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    from lms.accounts import privacy
+
+    privacy.record_withdrawal(current_user._get_current_object())
+    db.session.commit()
+    session.pop("privacy_ok", None)  # the per-session note that the notice was agreed to
+    flash(_("您已撤回对隐私声明的同意，您所在党组织的管理人员已收到通知。继续使用平台需要重新同意。"), "success")
+    return redirect(url_for("auth.privacy_notice") if privacy.notice_required() else url_for("dsar.my_data"))
 
 
 # --- managers ----------------------------------------------------------------------------------------

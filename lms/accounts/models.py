@@ -139,6 +139,7 @@ class PersonTransfer(db.Model):
 # PrivacyRecord.kind values
 PRIVACY_CONSENT = "consent"  # the person agreed to the notice of `notice_version` (PIPL art. 14, 29)
 PRIVACY_DECLINE = "decline"  # the person refused it (logged out; the organization follows up)
+PRIVACY_WITHDRAW = "withdraw"  # the person withdrew their consent (PIPL art. 15); the notice is asked again
 PRIVACY_BASIS = "basis"  # the organization recorded its lawful basis for holding the person's data (art. 13)
 
 # Lawful bases (PIPL art. 13 para. 1) an organization can record for membership data.

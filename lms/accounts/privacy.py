@@ -7,7 +7,7 @@ Party membership is sensitive personal information (特定身份). Two records c
 - the person's own consent to the privacy notice, given once per notice version at their first
   login after it changed (`PRIVACY_NOTICE_VERSION`); until then every page leads to the notice.
 
-Rows are only added (`privacy_record`); each consent and decline is also audited. The caller commits.
+Rows are only added (`privacy_record`); each consent, decline and withdrawal is also audited. The caller commits.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import exists, select
+from sqlalchemy.orm import aliased
 
 from lms import audit
 from lms.accounts.models import (
@@ -22,10 +23,14 @@ from lms.accounts.models import (
     PRIVACY_BASIS,
     PRIVACY_CONSENT,
     PRIVACY_DECLINE,
+    PRIVACY_WITHDRAW,
     PrivacyRecord,
     User,
 )
 from lms.extensions import db
+from lms.notifications.services import register
+
+N_WITHDRAWN = register("%(name)s 撤回了对隐私声明的同意")
 
 
 def notice_version() -> str:
@@ -42,9 +47,13 @@ def has_consented(user: User, version: str | None = None) -> bool:
     cache = g.setdefault("lms_privacy_consent", {}) if has_request_context() else {}
     key = (user.id, version)
     if key not in cache:
-        cache[key] = db.session.scalar(select(exists().where(
-            PrivacyRecord.user_id == user.id, PrivacyRecord.kind == PRIVACY_CONSENT,
-            PrivacyRecord.notice_version == version))) or False
+        # the latest decision on this version counts: a consent withdrawn later is no consent
+        latest = db.session.scalar(
+            select(PrivacyRecord.kind).where(
+                PrivacyRecord.user_id == user.id, PrivacyRecord.kind.in_((PRIVACY_CONSENT, PRIVACY_WITHDRAW)),
+                PrivacyRecord.notice_version == version)
+            .order_by(PrivacyRecord.id.desc()).limit(1))
+        cache[key] = latest == PRIVACY_CONSENT
     return cache[key]
 
 
@@ -68,6 +77,25 @@ def record_decline(user: User) -> PrivacyRecord:
     db.session.add(row)
     audit.log("privacy.decline", user, actor=user, outcome="failure",
               details={"notice_version": row.notice_version})
+    return row
+
+
+def record_withdrawal(user: User) -> PrivacyRecord:
+    """The person withdraws their consent to the notice (PIPL art. 15): recorded, audited, the people who manage
+    them are told; every page leads to the notice again, where they may agree anew or decline (logged out).
+    What the organization holds on its own lawful basis (art. 13) is not deleted by this (see docs/pia.md)."""
+    from lms.accounts.dsar import managers_of
+    from lms.notifications.services import message, notify
+
+    row = PrivacyRecord(user_id=user.id, kind=PRIVACY_WITHDRAW, notice_version=notice_version(), source="account",
+                        by_id=user.id, ip=_ip())
+    db.session.add(row)
+    sent = sum(1 for manager in managers_of(user)
+               if notify(manager, title=message(N_WITHDRAWN, name=user.name), url=f"/people/{user.id}",
+                         kind="system"))
+    audit.log("privacy.withdraw", user, actor=user, details={"notice_version": row.notice_version, "notified": sent})
+    if has_request_context():
+        g.pop("lms_privacy_consent", None)
     return row
 
 
@@ -97,7 +125,11 @@ class Coverage:
 def coverage() -> Coverage:
     """Every person whose membership data the system holds needs a consent or a recorded basis."""
     has_kind = lambda kind: exists().where(PrivacyRecord.user_id == User.id, PrivacyRecord.kind == kind)  # noqa: E731
-    rows = db.session.execute(select(User.id, has_kind(PRIVACY_CONSENT), has_kind(PRIVACY_BASIS))).all()
+    later = aliased(PrivacyRecord)
+    standing_consent = exists().where(
+        PrivacyRecord.user_id == User.id, PrivacyRecord.kind == PRIVACY_CONSENT,
+        ~exists().where(later.user_id == User.id, later.kind == PRIVACY_WITHDRAW, later.id > PrivacyRecord.id))
+    rows = db.session.execute(select(User.id, standing_consent, has_kind(PRIVACY_BASIS))).all()
     return Coverage(
         people=len(rows),
         with_consent=sum(1 for _id, c, _b in rows if c),

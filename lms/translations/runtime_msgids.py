@@ -69,4 +69,6 @@ MSGIDS = (
     _("上传的文件未能完成安全检查，已被拒收：%(name)s（%(kind)s）"),
     # lms/accounts/dsar.py — data-subject request notifications (PI-06)
     _("%(name)s 提交了个人信息更正申请（%(field)s）"), _("您的个人信息更正申请（%(field)s）已处理"),
+    # lms/accounts/privacy.py — a person withdrew their consent to the privacy notice (PI-02, PIPL art. 15)
+    _("%(name)s 撤回了对隐私声明的同意"),
 )

@@ -217,3 +217,33 @@ def test_the_password_change_comes_before_the_notice(notice_on, db, client, make
     r = client.post("/privacy/notice", data={"decision": "agree"})
     assert r.status_code == 302 and "/account/password" in r.headers["Location"]
     assert _records(db, newbie, "consent") == []
+
+
+def test_withdrawing_consent_asks_for_the_notice_again_and_tells_the_secretary(notice_on, app, db, client, users,
+                                                                                post_login):
+    """PIPL art. 15: the person withdraws their consent on 我的数据; it is recorded and audited, their secretary is
+    told, every page leads to the notice again, and agreeing anew restores access."""
+    from lms.accounts.privacy import coverage
+    from lms.notifications.models import Notification
+
+    member = users.member
+    post_login(client, member.login_id)
+    client.post("/privacy/notice", data={"decision": "agree"})
+    page = client.get("/account/data")
+    assert page.status_code == 200 and "撤回对隐私声明的同意" in page.text
+    assert member.id not in coverage().missing
+
+    r = client.post("/account/data/withdraw-consent")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/privacy/notice")
+    assert client.get("/account").status_code == 302  # no page until the notice is agreed to again
+    assert [r.kind for r in _records(db, member)][-2:] == ["consent", "withdraw"]
+    assert db.session.scalar(select(AuditLog).where(AuditLog.action == "privacy.withdraw")).actor_id == member.id
+    told = db.session.scalars(select(Notification).where(Notification.user_id == users.secretary.id)).all()
+    assert any(member.name in n.title and "撤回" in n.title for n in told)
+    # the consent is gone for the coverage check; the organization's recorded basis (if any) still counts
+    has_basis = bool(_records(db, member, "basis"))
+    assert (member.id in coverage().missing) is not has_basis
+
+    client.post("/privacy/notice", data={"decision": "agree"})
+    assert client.get("/account").status_code == 200
+    assert [r.kind for r in _records(db, member)][-1] == "consent"

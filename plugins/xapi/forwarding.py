@@ -2,7 +2,10 @@
 
 Rows are written in the storing transaction, sent by a Huey task with tincan's RemoteLRS, and kept
 (with a growing back-off) until the external LRS acknowledges them, so a down LRS loses nothing and
-slows no request: the request only inserts a row.
+slows no request: the request only inserts a row. A sender first claims its batch with one conditional
+UPDATE (the rows' next attempt moves CLAIM into the future), so two deliveries of the task running at
+the same time (two workers, the periodic run and the after-request run) never send a row twice; the rows
+of a sender that died are due again once the claim has run out.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from tincan import RemoteLRS, StatementList
 
 from lms.extensions import db
@@ -20,6 +23,7 @@ from plugins.xapi.models import XapiOutbox, XapiStatement
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
+CLAIM = timedelta(minutes=10)  # longer than any send of one batch
 
 
 def enabled() -> bool:
@@ -51,6 +55,22 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=15 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+def _claim(now: datetime, batch: int) -> list[XapiOutbox]:
+    """Take up to `batch` due rows for this sender (commits); rows another sender claimed first are left out."""
+    due = (XapiOutbox.sent_at.is_(None), XapiOutbox.next_attempt_at <= now)
+    ids = list(db.session.scalars(select(XapiOutbox.id).where(*due).order_by(XapiOutbox.id).limit(batch)))
+    if not ids:
+        return []
+    claimed = list(db.session.scalars(
+        update(XapiOutbox).where(XapiOutbox.id.in_(ids), *due).values(next_attempt_at=utcnow() + CLAIM)
+        .returning(XapiOutbox.id).execution_options(synchronize_session=False)
+    ))
+    db.session.commit()
+    if not claimed:
+        return []
+    return list(db.session.scalars(select(XapiOutbox).where(XapiOutbox.id.in_(claimed)).order_by(XapiOutbox.id)))
+
+
 def send_pending(batch: int = 100, now: datetime | None = None) -> tuple[int, int]:
     """Send due outbox rows in batches; returns (sent, failed). Commits after each batch."""
     cfg = current_app.config
@@ -61,11 +81,8 @@ def send_pending(batch: int = 100, now: datetime | None = None) -> tuple[int, in
     sent = failed = 0
     while True:
         now = now or utcnow()
-        rows = list(db.session.scalars(
-            select(XapiOutbox).where(XapiOutbox.sent_at.is_(None), XapiOutbox.next_attempt_at <= now)
-            .order_by(XapiOutbox.id).limit(batch)
-        ))
-        if not rows:
+        rows = _claim(now, batch)
+        if not rows:  # nothing due, or another sender has just claimed it
             break
         data = dict(db.session.execute(
             select(XapiStatement.statement_id, XapiStatement.data)

@@ -35,12 +35,29 @@ def _connect():
     return smtp
 
 
+def _claim(receipt_id: int, was, now) -> bool:
+    """Move a receipt's emailed_at from `was` to `now` if nobody changed it meanwhile (commits)."""
+    from sqlalchemy import update
+
+    from plugins.party_school.models import MaterialReceipt
+
+    res = db.session.execute(
+        update(MaterialReceipt).where(MaterialReceipt.id == receipt_id,
+                                      MaterialReceipt.emailed_at.is_(None) if was is None
+                                      else MaterialReceipt.emailed_at == was)
+        .values(emailed_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+    return res.rowcount == 1
+
+
 @app_task(retries=3, retry_delay=120)
 def send_material_mail(material_id: int) -> int:
     """E-mail every recipient of a material who has an address and was not mailed yet; returns how many.
 
     Each person's permission is checked again now (an account disabled since the push gets nothing), and
-    each sent notice is marked at once, so a retry after a failure never mails anyone twice.
+    each notice is claimed before it is sent (a conditional UPDATE of its receipt, committed), so neither a
+    retry after a failure nor a second delivery running at the same time mails anyone twice; a notice whose
+    sending fails is released for the retry.
     """
     from plugins.party_school import services
     from plugins.party_school.models import Material, MaterialReceipt
@@ -77,11 +94,16 @@ def send_material_mail(material_id: int) -> int:
             msg["To"] = address
             msg["Message-ID"] = make_msgid(domain="party-school")
             msg.set_content(text)
-            if smtp is None:
-                smtp = _connect()
-            smtp.send_message(msg)
-            receipt.emailed_at = utcnow()
-            db.session.commit()
+            stamp = utcnow()
+            if not _claim(receipt.id, None, stamp):
+                continue  # another delivery of this task has it
+            try:
+                if smtp is None:
+                    smtp = _connect()
+                smtp.send_message(msg)
+            except Exception:
+                _claim(receipt.id, stamp, None)  # not sent: the retry sends it
+                raise
             sent += 1
     finally:
         if smtp is not None:

@@ -101,3 +101,79 @@ def test_discussion_journey_with_moderation_and_no_xss(page, live_server, users,
         page.wait_for_timeout(300)
     assert dialogs == []
     assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def _assert_nothing_ran(page, dialogs, where):
+    """Hover and focus over the page's learner text, then check no dialog opened and no payload set window.__xss."""
+    page.mouse.move(200, 300)
+    page.mouse.move(600, 500)
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(200)
+    assert dialogs == [], where
+    assert page.evaluate("typeof window.__xss") == "undefined", where
+
+
+def test_xss_corpus_runs_on_no_view_of_other_roles(page, live_server, users, courses):
+    """INP-01: the whole corpus, written by learners as thread titles, thread bodies, replies, report notes and
+    correction requests, shown to other people on the search results (a member), the report queue (the course's
+    teacher) and the data-request queue (the branch secretary): no dialog, no `window.__xss`, no CSP violation
+    (the `page` fixture fails on one), and no `'unsafe-inline'` in the page's script-src."""
+    import math
+
+    from lms.accounts import dsar
+    from lms.extensions import db
+    from plugins.discussion import services
+    from plugins.discussion.tests.test_xss import PAYLOADS
+
+    assert len(PAYLOADS) >= 200
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    cfg = live_server.app.config
+    cfg.update(DISCUSSION_RATE_LIMITS=[(100_000, 60)], DISCUSSION_POSTS_PER_PAGE=1000,
+               DISCUSSION_THREADS_PER_PAGE=1000, PAGE_SIZE=1000)
+    key = "语料检索"
+    with live_server.app.app_context():
+        from lms.accounts.models import User
+
+        author = db.session.get(User, users.member.id)
+        reporter = db.session.get(User, users.member_b.id)
+        course = db.session.get(type(courses.a), courses.a.id)
+        # A display name as an administrator might import it from a spreadsheet a learner filled in.
+        author.name = '"><img src=x onerror=window.__xss=1>'
+        thread = services.create_thread(author, course, title="<svg onload=window.__xss=1> " + key,
+                                        body=PAYLOADS[0])
+        for p in PAYLOADS:
+            reply = services.create_reply(author, thread, body=p)
+            services.report_post(reporter, reply, reason="other", detail=p)
+            services.create_thread(author, course, title=(p[:90].strip() or "x") + " " + key, body=f"{key} {p}")
+            dsar.request_correction(author, "name", p)
+        db.session.commit()
+        course_id = course.id
+
+    def check_csp(response):
+        csp = response.headers["content-security-policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "unsafe-inline" not in script_src, csp
+
+    # 1. Search results, as another member: every payload is a thread title (and the author's name) there.
+    _login(page, users.member_b.login_id)
+    check_csp(page.goto(f"/discussion/courses/{course_id}?q={key}"))
+    assert page.locator(".dthread").count() == len(PAYLOADS) + 1
+    _assert_nothing_ran(page, dialogs, "search results")
+
+    # 2. The report queue of the course's teacher (20 a page): each reported reply and the reporter's note.
+    _login(page, users.teacher.login_id)
+    seen = 0
+    for n in range(1, math.ceil(len(PAYLOADS) / 20) + 1):
+        check_csp(page.goto(f"/discussion/moderation?tab=reports&page={n}"))
+        seen += page.locator(".dqueue-item").count()
+        _assert_nothing_ran(page, dialogs, f"report queue page {n}")
+    assert seen == len(PAYLOADS)
+
+    # 3. The branch secretary's queue of data-correction requests: each payload as a request's text.
+    _login(page, users.secretary.login_id)
+    check_csp(page.goto("/people/data-requests"))
+    body = page.inner_text("main")
+    assert "<svg><animate onbegin=window.__xss=1 attributeName=x dur=1s>" in body  # shown as text, not markup
+    assert page.locator("tbody tr").count() == len(PAYLOADS)
+    _assert_nothing_ran(page, dialogs, "data requests")

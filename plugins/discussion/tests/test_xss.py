@@ -65,8 +65,8 @@ def _dangers(html: str, *, page: bool = False) -> list[str]:
     return problems
 
 
-def test_corpus_has_at_least_100_payloads():
-    assert len(PAYLOADS) >= 100
+def test_corpus_has_at_least_200_payloads():
+    assert len(PAYLOADS) >= 200
     assert len(set(PAYLOADS)) == len(PAYLOADS)
 
 

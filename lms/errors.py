@@ -9,6 +9,7 @@ from flask import Flask, current_app, g, jsonify, make_response, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ RETRY_AFTER_SECONDS = 30
 
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached or used now (not a bug): answered 503."""
-    if isinstance(exc, InterfaceError):
+    if isinstance(exc, InterfaceError | PoolTimeout):  # PoolTimeout: every pooled connection busy (overload)
         return True
     if not isinstance(exc, OperationalError):
         return False
@@ -97,6 +98,8 @@ def _audit_denied() -> None:
         audit.log(
             "authz.denied",
             outcome="denied",
+            target_type="endpoint",
+            target_id=request.endpoint or request.path[:64],
             details={"method": request.method, "path": request.path[:200], "endpoint": request.endpoint},
         )
         db.session.commit()

@@ -249,6 +249,9 @@ def save_statements(
         return _store(statements, authority, client_id, parts)
     for attempt in (1, 2):
         prepared = _prepare(statements, authority, client_id)  # outside the lock: no store access
+        # End the read transaction first: a request queueing for the write lock holds no pooled connection, so
+        # many concurrent writers cannot starve the pool (it has written nothing: committing costs no fsync).
+        db.session.commit()
         with serialized_writes():
             try:
                 result = _write(prepared, parts)

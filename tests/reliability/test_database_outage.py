@@ -147,3 +147,10 @@ def test_postgresql_outage_then_recovery(app_factory):
     while (got := answers()) != (200, 401):
         assert time.monotonic() < deadline, f"{got} 30 s after the database came back"
         time.sleep(0.5)
+
+
+def test_an_exhausted_connection_pool_is_an_outage_too():
+    """Every pooled connection busy for the pool's timeout (overload): 503 with Retry-After, not a 500."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    assert database_unavailable(PoolTimeout("QueuePool limit of size 5 overflow 10 reached"))

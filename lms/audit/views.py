@@ -98,7 +98,8 @@ def index():
     erased = erased_ids({r.actor_id for r in rows} | {r.target_id for r in rows if r.target_type == "user"})
     if page <= 1:
         # Reading the audit log is itself audited (once per search, not per page turned).
-        audit.log("audit.view", details=filters or None)
+        shown = f"{rows[-1].id}-{rows[0].id}" if rows else "none"
+        audit.log("audit.view", target_type="audit_log", target_id=shown, details=filters or None)
         db.session.commit()
     return render_template(
         "audit/index.html",

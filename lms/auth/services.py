@@ -326,7 +326,7 @@ def register_failure(user: User, now: datetime | None = None) -> None:
         audit.log(
             "auth.lockout",
             user,
-            actor=None,
+            actor=user,  # the account whose failed attempts locked it, as on those attempts' auth.login rows
             outcome="denied",
             details={"login_id": user.login_id, "minutes": int(cfg["LOGIN_LOCKOUT_MINUTES"])},
         )

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def _audit(action: str, details: dict, outcome: str = "success", note: str | None = None) -> None:
     try:
-        audit.log(action, target_type="backup", details=details, outcome=outcome, note=note)
+        target = Path(str(details["file"])).name if details.get("file") else None
+        audit.log(action, target_type="backup", target_id=target, details=details, outcome=outcome, note=note)
         db.session.commit()
     except Exception:
         if outcome == "success":

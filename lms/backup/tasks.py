@@ -47,7 +47,7 @@ def _daily_backup(app):
         db.session.commit()
         return
     removed = services.prune(result.path.parent, int(app.config.get("BACKUP_KEEP", 7)))
-    audit.log("backup.create", target_type="backup", note="daily backup",
+    audit.log("backup.create", target_type="backup", target_id=result.path.name, note="daily backup",
               details={"file": str(result.path), "sha256": result.manifest["file_sha256"],
                        "tables": result.tables, "rows": result.rows, "pruned": len(removed)})
     db.session.commit()

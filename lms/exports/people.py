@@ -76,5 +76,5 @@ def _filename(params: dict, scope: str, stamp: Stamp) -> str:
 
 PEOPLE = ExportKind(
     name="people", action="people.export", label="人员名单", may_export=_may_export, count=_count, build=_build,
-    scope=_scope, filename=_filename, may_approve=_may_approve, target=lambda params: ("user", None),
+    scope=_scope, filename=_filename, may_approve=_may_approve, target=lambda params: ("org_unit", params.get("unit_id") or "scope"),
 )

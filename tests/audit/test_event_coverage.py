@@ -38,8 +38,9 @@ class Case:
 
 
 class Ctx:
-    def __init__(self, app, users, org, login_as, tmp_path):
+    def __init__(self, app, users, org, login_as, tmp_path, monkeypatch):
         self.app, self.users, self.org, self.login_as, self.tmp_path = app, users, org, login_as, tmp_path
+        self.monkeypatch = monkeypatch
         self.data = None
 
 
@@ -86,6 +87,97 @@ def _thread(ctx):
     reply = services.create_reply(ctx.users.member_b, t, body="一条回复")
     db.session.commit()
     return reply.id
+
+
+def _lecture(ctx):
+    from decimal import Decimal
+
+    from lms.courses.models import Course
+    from plugins.microlecture import services
+
+    course = Course(title="新时代党的创新理论", summary="", category="theory", credit_hours=Decimal("2"),
+                    status="published", owner_unit_id=ctx.org.a.id, created_by_id=ctx.users.teacher.id, settings={})
+    course.teachers.append(ctx.users.teacher)
+    db.session.add(course)
+    db.session.commit()
+    video = services.create_lecture(course, "党的二十大精神解读", "theory", "十分钟讲清楚", ctx.users.teacher)
+    db.session.commit()
+    return video
+
+
+def _lecture_for_review(ctx):
+    from plugins.microlecture.tests.conftest import publish_fake
+
+    video = _lecture(ctx)
+    publish_fake(video, live=False)
+    return video.id
+
+
+# The EICAR test string, assembled at run time (so this file is not itself flagged by a scanner).
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+class _EicarScanner:
+    """A scanner plugin that finds EICAR (no ClamAV signatures offline): enough to quarantine one upload."""
+
+    @staticmethod
+    def scanner_type():
+        from lms import scanning
+
+        class Fake(scanning.Scanner):
+            name = "fake"
+
+            def _judge(self, data: bytes) -> scanning.ScanResult:
+                return self.result(scanning.INFECTED if EICAR in data else scanning.CLEAN, signature="Eicar-Test")
+
+            def scan_path(self, path: str) -> scanning.ScanResult:
+                from pathlib import Path
+
+                return self._judge(Path(path).read_bytes())
+
+            def scan_bytes(self, data: bytes) -> scanning.ScanResult:
+                return self._judge(data)
+
+        return Fake
+
+
+def _video_upload_setup(ctx, payload: bytes):
+    from lms.plugins import hookimpl
+    from plugins.microlecture import services
+
+    ctx.monkeypatch.setattr(services, "dispatch", lambda job_id, delay=None: None)  # no transcode here
+    if EICAR in payload:
+        class Plugin:
+            @hookimpl
+            def lms_gather_scanners(self):
+                return [_EicarScanner.scanner_type()]
+
+        ctx.app.extensions["lms_plugins"].pm.register(Plugin(), name="test.eicar_scanner")
+        ctx.monkeypatch.setitem(ctx.app.config, "UPLOAD_SCANNER", "fake")
+        ctx.monkeypatch.setitem(ctx.app.config, "UPLOAD_QUARANTINE_ROOT", str(ctx.tmp_path / "quarantine"))
+    return _lecture(ctx).lesson_id, payload
+
+
+def _clip_upload_setup(ctx):
+    from plugins.microlecture.tests.conftest import make_clip
+
+    clip = make_clip(ctx.tmp_path / "lecture.mp4", seconds=2, size="320x180")
+    return _video_upload_setup(ctx, clip.read_bytes())
+
+
+def _upload(c, ctx):
+    """The resumable upload API as the browser drives it: open, send the chunks, finish (the audited step)."""
+    lesson_id, payload = ctx.data
+    up = c.post(f"/microlecture/api/lessons/{lesson_id}/uploads", json={"filename": "讲座.mp4", "size": len(payload)})
+    assert up.status_code == 201, up.get_json()
+    up = up.get_json()
+    while up["received"] < len(payload):
+        chunk = payload[up["received"]: up["received"] + up["chunk_size"]]
+        r = c.put(up["url"], data=chunk, headers={"Upload-Offset": str(up["received"]),
+                                                  "Content-Type": "application/octet-stream"})
+        assert r.status_code == 200, r.get_json()
+        up = r.get_json()
+    return c.post(up["finish_url"])
 
 
 def _xapi_client(ctx):
@@ -158,6 +250,15 @@ CASES = [
     Case("discussion.hide", "success", "teacher", lambda c, x: c.post(
         f"/discussion/posts/{x.data}/moderate", data={"action": "hide", "reason": "人身攻击"}), setup=_thread,
          target_type="discussion_post"),
+    # --- uploads ---------------------------------------------------------------------------------------------
+    Case("microlecture.upload.accept", "success", "teacher", _upload, setup=_clip_upload_setup,
+         target_type="microlecture_video"),
+    Case("upload.quarantine", "denied", "teacher", _upload, setup=lambda x: _video_upload_setup(
+        x, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 5000 + EICAR), target_type="quarantined_file"),
+    # --- video review (the approval that publishes a teacher's upload) ---------------------------------------
+    Case("microlecture.review.approve", "success", "reviewer", lambda c, x: c.post(
+        f"/microlecture/review/{x.data}", data={"decision": "approve", "note": "内容准确"}),
+         setup=_lecture_for_review, target_type="microlecture_video"),
     # --- xAPI clients (system configuration) ------------------------------------------------------------------
     Case("xapi.client.create", "success", "sysadmin", lambda c, x: c.post(
         "/admin/xapi/clients", data={"name": "外部平台", "can_read": "y", "can_write": "y"}),
@@ -177,8 +278,9 @@ def _case_id(case: Case) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_each_event_writes_exactly_one_row_with_the_six_fields(case, app, users, org, login_as, tmp_path):
-    ctx = Ctx(app, users, org, login_as, tmp_path)
+def test_each_event_writes_exactly_one_row_with_the_six_fields(case, app, users, org, login_as, tmp_path,
+                                                              monkeypatch):
+    ctx = Ctx(app, users, org, login_as, tmp_path, monkeypatch)
     if case.setup is not None:
         ctx.data = case.setup(ctx)
     client = app.test_client()

@@ -249,10 +249,7 @@ def save_statements(
         return _store(statements, authority, client_id, parts)
     for attempt in (1, 2):
         prepared = _prepare(statements, authority, client_id)  # outside the lock: no store access
-        # End the read transaction first: a request queueing for the write lock holds no pooled connection, so
-        # many concurrent writers cannot starve the pool (it has written nothing: committing costs no fsync).
-        db.session.commit()
-        with serialized_writes():
+        with serialized_writes(before_waiting=_release_connection):
             try:
                 result = _write(prepared, parts)
                 db.session.commit()
@@ -267,16 +264,29 @@ def save_statements(
     raise AssertionError("unreachable")
 
 
+def _release_connection() -> None:
+    """End the read transaction of a request about to queue for the write lock, so that it holds no pooled
+    connection while it waits: many concurrent writers cannot starve the pool (nothing was written yet, so the
+    commit costs no fsync)."""
+    db.session.commit()
+
+
 @contextmanager
-def serialized_writes():
+def serialized_writes(before_waiting=None):
     """On SQLite, queue writers of all server processes on a file lock (woken at once when it is free)
-    instead of SQLite's busy handler, which sleeps and retries and wastes most of the time under load."""
+    instead of SQLite's busy handler, which sleeps and retries and wastes most of the time under load.
+    `before_waiting` runs only when the lock is taken by another writer, before this one waits for it."""
     if db.engine.dialect.name != "sqlite":
         yield
         return
     path = os.path.join(current_app.instance_path, "xapi-write.lock")
     with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if before_waiting is not None:
+                before_waiting()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -36,8 +36,10 @@ def index():
     require(VIEW, "admin:system")
     status = request.args.get("status", "held")
     status = status if status in STATUSES or status == "all" else "held"
-    rows = list(db.session.scalars(services.listing(None if status == "all" else status).limit(500)))
-    return render_template("quarantine/index.html", rows=rows, status=status, statuses=STATUSES,
+    page = db.paginate(services.listing(None if status == "all" else status),
+                       page=request.args.get("page", 1, type=int), per_page=services.current_app.config["PAGE_SIZE"],
+                       error_out=False)
+    return render_template("quarantine/index.html", rows=page.items, page=page, status=status, statuses=STATUSES,
                            form=DecisionForm(), scanner=services.current_app.config["UPLOAD_SCANNER"],
                            policy=services.current_app.config["UPLOAD_SCAN_FAIL"])
 
